@@ -1,0 +1,1 @@
+"""Implementations of the ports: memory fakes, the local (embedded) face, the AWS face."""

@@ -1,0 +1,1 @@
+"""The embedded face: a folder as the bucket, SQLite as tables and queues."""

@@ -1,0 +1,170 @@
+"""One SQLite database in WAL mode holds the tables and queues of the embedded face.
+
+The schema lives here, with the change-log triggers that give every insert,
+update and delete of ``orders`` a change record in the same transaction, like
+DynamoDB Streams with new and old images.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from salesflow.domain.errors import PermanentError, TransientError
+
+SCHEMA = """
+-- The change log is where order records live. Each write of an order appends
+-- one change holding the new image (the normalised record JSON) and a pointer
+-- to the change that held the previous image; order_heads points every order
+-- at its latest change. So the old image of a change is one lookup away and
+-- no record is ever written twice: half the bytes of a table plus a
+-- trigger-copied change log (measured in docs/decisions.md).
+CREATE TABLE IF NOT EXISTS change_log (
+    sequence        INTEGER PRIMARY KEY,  -- rows are never deleted, so never reused
+    order_id        TEXT NOT NULL,
+    image           TEXT,                 -- NULL for a removal
+    prev_sequence   INTEGER,              -- NULL when the order did not exist
+    source_key      TEXT,
+    source_position INTEGER,
+    event_time      TEXT NOT NULL,
+    event_type      TEXT GENERATED ALWAYS AS (
+        CASE WHEN image IS NULL THEN 'REMOVE' WHEN prev_sequence IS NULL THEN 'INSERT' ELSE 'MODIFY' END
+    ) VIRTUAL
+);
+
+CREATE TABLE IF NOT EXISTS order_heads (
+    order_id TEXT PRIMARY KEY,
+    sequence INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Applying a change moves the order's head, in the same statement: row by row,
+-- so a later record for the same order in one chunk sees the earlier one.
+CREATE TRIGGER IF NOT EXISTS change_log_put AFTER INSERT ON change_log WHEN new.image IS NOT NULL BEGIN
+    INSERT INTO order_heads (order_id, sequence) VALUES (new.order_id, new.sequence)
+    ON CONFLICT (order_id) DO UPDATE SET sequence = excluded.sequence;
+END;
+
+CREATE TRIGGER IF NOT EXISTS change_log_remove AFTER INSERT ON change_log WHEN new.image IS NULL BEGIN
+    DELETE FROM order_heads WHERE order_id = new.order_id;
+END;
+
+CREATE VIEW IF NOT EXISTS orders AS
+SELECT h.order_id,
+       c.image ->> '$.contact_info.name'       AS customer_name,
+       c.image ->> '$.contact_info.email'      AS customer_email,
+       c.image ->> '$.order_info.item_id'      AS item_id,
+       c.image ->> '$.order_info.product_name' AS product_name,
+       c.image ->> '$.order_info.quantity'     AS quantity,
+       c.image ->> '$.order_info.price'        AS price,
+       c.image                                 AS record,
+       c.source_key,
+       c.source_position,
+       c.event_time                            AS updated_at
+FROM order_heads AS h JOIN change_log AS c ON c.sequence = h.sequence;
+
+-- Every change with both images, as DynamoDB Streams shows them.
+CREATE VIEW IF NOT EXISTS changes AS
+SELECT c.sequence, c.event_type, c.order_id, p.image AS old_image, c.image AS new_image, c.event_time
+FROM change_log AS c LEFT JOIN change_log AS p ON p.sequence = c.prev_sequence;
+
+CREATE TABLE IF NOT EXISTS executions (
+    id           TEXT PRIMARY KEY,
+    pipeline     TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    records      INTEGER NOT NULL DEFAULT 0,
+    stored       INTEGER NOT NULL DEFAULT 0,
+    rejected     INTEGER NOT NULL DEFAULT 0,
+    checkpoint   INTEGER NOT NULL DEFAULT 0,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    error        TEXT,
+    error_offset INTEGER
+);
+CREATE INDEX IF NOT EXISTS executions_by_object ON executions (key, digest);
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, started_at);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id           INTEGER PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    position     INTEGER NOT NULL,
+    reasons      TEXT NOT NULL,   -- JSON array of reason codes
+    record       TEXT NOT NULL,   -- JSON of the record as it arrived (a string for unreadable lines)
+    status       TEXT NOT NULL DEFAULT 'pending',
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    note         TEXT
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_status ON dead_letters (status, id);
+CREATE INDEX IF NOT EXISTS dead_letters_by_key ON dead_letters (key, position);
+
+-- Who did what to a dead letter, and when: edits, redrives, discards.
+CREATE TABLE IF NOT EXISTS dead_letter_actions (
+    id        INTEGER PRIMARY KEY,
+    letter_id INTEGER NOT NULL,
+    action    TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    at        TEXT NOT NULL,
+    detail    TEXT NOT NULL       -- JSON: what changed
+);
+CREATE INDEX IF NOT EXISTS dead_letter_actions_by_letter ON dead_letter_actions (letter_id, id);
+
+-- Objects already seen in the bucket, so a scan hashes only what changed.
+CREATE TABLE IF NOT EXISTS objects (
+    key          TEXT PRIMARY KEY,
+    version      TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    execution_id TEXT,
+    seen_at      TEXT NOT NULL
+);
+"""
+
+# SQLite result codes (primary, low byte) that a retry can get past.
+_TRANSIENT_CODES = {5, 6, 10, 13, 15}  # BUSY, LOCKED, IOERR, FULL, PROTOCOL
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """Open the database (creating it and its schema unless read_only)."""
+    if read_only:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint of the WAL; safe against kill -9
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: bounded, whatever the file size
+    if not read_only:
+        conn.executescript(SCHEMA)
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error, SQLite errors mapped to ours."""
+    with translate_errors():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Map sqlite3 errors to TransientError / PermanentError by result code, never by text."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in _TRANSIENT_CODES:
+            raise TransientError(f"the database is busy or failed to write ({exc}); retrying") from exc
+        raise PermanentError(f"database error: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise PermanentError(f"database error: {exc}") from exc

@@ -1,0 +1,403 @@
+"""``salesflow``: the command line of the embedded face.
+
+Every listing prints a table for people, or with ``--json`` a JSON array of
+objects and nothing else on stdout. Errors go to stderr with what to do next,
+and the exit code is 2 for bad input, 1 for a failed run.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from salesflow import __version__
+from salesflow.cli import render
+from salesflow.cli.progress import ProgressReporter
+from salesflow.domain.errors import SalesflowError
+from salesflow.domain.records import ExecutionStatus, LetterStatus
+from salesflow.jsoncodec import from_json
+from salesflow.pipelines import dead_letters
+from salesflow.readers import detect_format
+from salesflow.runtime import demo
+from salesflow.runtime.bootstrap import App, build_app
+from salesflow.runtime.runner import ORDERS_PREFIX, Runner, exclusive_home
+from salesflow.runtime.settings import load_settings
+from salesflow.runtime.sql import sql_engine
+
+HELP = """An event-driven pipeline for sales data, on one machine.
+
+Order files dropped into the bucket (DIR/bucket/orders/) end up exactly once in
+the orders table or in the dead-letter queue with the reasons they were refused.
+
+Start with `salesflow run --demo`, then look around with `salesflow status`,
+`salesflow executions`, `salesflow dlq list` and `salesflow sql`.
+"""
+
+app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False)
+executions_app = typer.Typer(help="Executions: one run of a pipeline over one object.", rich_markup_mode=None)
+dlq_app = typer.Typer(
+    help="The dead-letter queue: refused records, their reasons, and fixing them.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+orders_app = typer.Typer(help="The orders table.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(executions_app, name="executions")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(orders_app, name="orders")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
+EXECUTION_COLUMNS = (
+    "id",
+    "pipeline",
+    "key",
+    "status",
+    "records",
+    "stored",
+    "rejected",
+    "started_at",
+    "finished_at",
+    "error",
+)
+LETTER_COLUMNS = ("id", "key", "position", "reasons", "status", "record")
+
+_state: dict[str, Any] = {}
+
+
+@app.callback()
+def _global(
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="SALESFLOW_HOME",
+            help="Where the bucket, database and lake live (default ./salesflow-data).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        render.out.print(f"salesflow {__version__}")
+        raise typer.Exit()
+    _state["home"] = home
+
+
+def _app() -> App:
+    if "app" not in _state:
+        _state["app"] = build_app(load_settings(_state.get("home")))
+    return _state["app"]  # type: ignore[no-any-return]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    render.err.print(f"[red]error:[/red] {render.escape(message)}")
+    raise typer.Exit(code)
+
+
+# -- put and run ---------------------------------------------------------------
+
+
+@app.command()
+def put(
+    source: Annotated[Path, typer.Argument(help="Local file to copy into the bucket.", show_default=False)],
+    key: Annotated[str | None, typer.Argument(help="Object key (default orders/<file name> for JSON files).")] = None,
+) -> None:
+    """Copy a local file into the bucket atomically, like `aws s3 cp`.
+
+    Readers see no object or the whole object, never half of it.
+    """
+    if not source.is_file():
+        _fail(f"{source} is not a file")
+    if key is None:
+        if detect_format(source.name) is None:
+            _fail(f"give a KEY for {source.name}: only .json, .jsonl and .ndjson files default to orders/")
+        key = ORDERS_PREFIX + source.name
+    with source.open("rb") as stream:
+        info = _app().store.put(key, stream)
+    render.err.print(f"put {render.escape(str(source))} -> {render.escape(info.key)} ({info.size:,} bytes)")
+
+
+@app.command()
+def run(
+    once: Annotated[
+        bool, typer.Option("--once", help="Process everything pending, then exit (1 if any failed).")
+    ] = False,
+    demo_mode: Annotated[
+        bool, typer.Option("--demo", help="On first start, drop sample order files (good and bad) into the bucket.")
+    ] = False,
+) -> None:
+    """Watch the bucket and process every object that lands in it.
+
+    Objects already processed (same key and content) are not processed again.
+    Stop with Ctrl-C: work in progress is kept and resumes on the next run.
+    """
+    settings = _app().settings
+    try:
+        with exclusive_home(settings.home):
+            if demo_mode:
+                dropped = demo.drop_samples(_app())
+                for key in dropped:
+                    render.err.print(f"demo: dropped {render.escape(key)}")
+            reporter = ProgressReporter(render.err)
+            runner = Runner(_app(), on_start=reporter.start, on_execution=reporter.finished)
+            executions = runner.run_once()
+            if once:
+                _summary(executions)
+                if any(e.status != ExecutionStatus.SUCCEEDED for e in executions):
+                    raise typer.Exit(1)
+                return
+            _summary(executions)
+            _where_to_look(settings.home)
+            render.err.print("watching the bucket; press Ctrl-C to stop")
+            _watch(runner)
+    except SalesflowError as exc:
+        _fail(str(exc))
+
+
+def _watch(runner: Runner) -> None:
+    import threading
+
+    stop = threading.Event()
+    try:
+        runner.watch(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    render.err.print("stopped. Unfinished work resumes on the next `salesflow run`.")
+
+
+def _summary(executions: list[Any]) -> None:
+    status = _app().ledger.status()
+    letters = sum(status["dead_letters"].values())
+    render.err.print(
+        f"{len(executions)} execution(s) this run; orders table: {status['orders']:,} orders; "
+        f"dead-letter queue: {status['dead_letters'].get('pending', 0):,} pending of {letters:,}"
+    )
+
+
+def _where_to_look(home: Path) -> None:
+    render.err.print(
+        "where to look:\n"
+        f"  bucket      {home / 'bucket'} (drop .json / .jsonl files into orders/)\n"
+        f"  database    {home / 'salesflow.db'} (SQLite)\n"
+        '  commands    salesflow status | executions | dlq list | sql "SELECT * FROM orders"'
+    )
+
+
+# -- executions ----------------------------------------------------------------
+
+
+@executions_app.callback(invoke_without_command=True)
+def executions_list(
+    ctx: typer.Context,
+    status: Annotated[ExecutionStatus | None, typer.Option("--status", help="Only executions in this state.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many, newest first.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """List executions, newest first."""
+    if ctx.invoked_subcommand:
+        return
+    rows = [render.as_dict(e) for e in _app().ledger.executions(status, limit)]
+    if json:
+        render.print_json(rows)
+    else:
+        render.print_table(rows, EXECUTION_COLUMNS, "Executions")
+
+
+@executions_app.command("show")
+def executions_show(
+    execution_id: Annotated[str, typer.Argument(metavar="ID", help="An execution id, e.g. ex-1a2b3c4d5e6f.")],
+    json: JsonOption = False,
+) -> None:
+    """One execution in full, with its dead letters counted by reason."""
+    try:
+        execution = render.as_dict(_app().ledger.execution(execution_id))
+    except SalesflowError as exc:
+        _fail(str(exc))
+    execution["rejected_by_reason"] = _app().ledger.reasons_of(execution_id)
+    if json:
+        render.print_json(execution)
+    else:
+        render.print_record(execution)
+
+
+# -- dead letters --------------------------------------------------------------
+
+
+@dlq_app.command("list")
+def dlq_list(
+    reason: Annotated[str | None, typer.Option("--reason", help="Only letters with this reason code.")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Only letters from this object key.")] = None,
+    status: Annotated[LetterStatus | None, typer.Option("--status", help="Only letters in this state.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """List dead letters (all states unless --status)."""
+    rows = [render.as_dict(letter) for letter in _app().ledger.dead_letters(reason, key, status, limit)]
+    for row in rows:
+        row.pop("history", None)
+    if json:
+        render.print_json(rows)
+    else:
+        render.print_table(rows, LETTER_COLUMNS, "Dead letters")
+
+
+@dlq_app.command("show")
+def dlq_show(letter_id: Annotated[int, typer.Argument(metavar="ID")], json: JsonOption = False) -> None:
+    """One dead letter: the record as it arrived, its reasons, and what was done to it."""
+    try:
+        letter = render.as_dict(_app().ledger.dead_letter(letter_id))
+    except SalesflowError as exc:
+        _fail(str(exc))
+    if json:
+        render.print_json(letter)
+    else:
+        render.print_record(letter)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    letter_ids: Annotated[list[int] | None, typer.Argument(metavar="[ID]...", help="Dead letters to redrive.")] = None,
+    all_pending: Annotated[bool, typer.Option("--all", help="Every pending dead letter.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Every pending dead letter with this reason.")] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", metavar="FIELD=VALUE", help="Edit before validating, e.g. --set order-info.qty=2 (repeatable)."
+        ),
+    ] = None,
+    record: Annotated[str | None, typer.Option("--record", help="Replace the record whole with this JSON.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Validate dead letters again by the same rules: each goes to orders, or stays
+    in the queue with its new reasons. Never both, never twice."""
+    ledger = _app().ledger
+    chosen = [bool(letter_ids), all_pending, reason is not None]
+    if sum(chosen) != 1:
+        _fail("name the letters: give IDs, or --all, or --reason R (one of them)")
+    if all_pending or reason:
+        letter_ids = [letter.id for letter in ledger.dead_letters(reason=reason, status=LetterStatus.PENDING)]
+    try:
+        parsed = [dead_letters.parse_assignment(text) for text in assignments or []]
+        replacement = from_json(record) if record is not None else None
+    except SalesflowError as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(f"--record is not valid JSON ({exc})")
+    try:
+        outcomes = dead_letters.redrive(ledger, ledger, letter_ids or [], parsed, _actor(), replacement)
+    except SalesflowError as exc:
+        _fail(str(exc))
+    rows = [render.as_dict(o) for o in outcomes]
+    if json:
+        render.print_json(rows)
+    else:
+        render.print_table(rows, ("letter_id", "status", "reasons"), "Redriven")
+        stored = sum(o.status == LetterStatus.REDRIVEN for o in outcomes)
+        render.err.print(f"{stored} stored in orders, {len(outcomes) - stored} refused again")
+
+
+@dlq_app.command("discard")
+def dlq_discard(
+    letter_id: Annotated[int, typer.Argument(metavar="ID")],
+    why: Annotated[str, typer.Option("--why", help="Why it is discarded (kept with the letter).")],
+) -> None:
+    """Mark a dead letter discarded. It stays in the queue's history, with the reason."""
+    try:
+        _app().ledger.discard(letter_id, why, _actor())
+    except SalesflowError as exc:
+        _fail(str(exc))
+    render.err.print(f"dead letter {letter_id} discarded")
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+# -- orders, sql, status --------------------------------------------------------
+
+
+@orders_app.command("show")
+def orders_show(order_id: Annotated[str, typer.Argument(metavar="ID")], json: JsonOption = False) -> None:
+    """One order as stored."""
+    try:
+        order = _app().ledger.order(order_id)
+    except SalesflowError as exc:
+        _fail(str(exc))
+    if json:
+        render.print_json(order)
+    else:
+        render.print_record(order)
+
+
+@orders_app.command("delete")
+def orders_delete(
+    order_ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Order ids to remove.")],
+) -> None:
+    """Remove orders. Each removal is a REMOVE change record for the stream."""
+    removed = _app().ledger.delete_orders(order_ids)
+    render.err.print(f"removed {removed} of {len(set(order_ids))} order(s)")
+    if removed < len(set(order_ids)):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SELECT statement(s), DuckDB dialect.")],
+    json: JsonOption = False,
+) -> None:
+    """Read-only SQL over the tables orders, dead_letters, executions and changes.
+
+    Example: salesflow sql "SELECT product_name, SUM(quantity) FROM orders GROUP BY 1"
+    """
+    try:
+        result = sql_engine(_app().settings).query(query)
+    except SalesflowError as exc:
+        _fail(str(exc))
+    if json:
+        render.print_json(result.as_dicts())
+    else:
+        render.print_table(result.as_dicts(), result.columns, "Rows")
+
+
+@app.command()
+def status(json: JsonOption = False) -> None:
+    """Counts per table and per execution status, pending objects, and the last error."""
+    application = _app()
+    counts = application.ledger.status()
+    counts["pending_objects"] = len(Runner(application).pending())
+    counts["home"] = str(application.settings.home)
+    if json:
+        render.print_json(counts)
+        return
+    render.print_record(
+        {
+            "home": counts["home"],
+            "orders": counts["orders"],
+            "change records": counts["change_log"],
+            "dead letters": counts["dead_letters"],
+            "executions": counts["executions"],
+            "pending objects": counts["pending_objects"],
+            "last error": counts["last_error"],
+        }
+    )
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except SalesflowError as exc:  # anything a command did not handle itself
+        render.err.print(f"[red]error:[/red] {render.escape(str(exc))}")
+        sys.exit(2)
+    finally:
+        if "app" in _state:
+            _state.pop("app").close()
+
+
+__all__ = ["app", "main"]

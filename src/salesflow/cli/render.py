@@ -1,0 +1,62 @@
+"""Output for people (Rich tables) and for machines (JSON on stdout, nothing else)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+__all__ = ["cell", "err", "escape", "out", "print_json", "print_record", "print_table"]
+from rich.table import Table
+
+from salesflow.jsoncodec import to_json
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def as_dict(item: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    return dict(item)
+
+
+def print_json(value: Any) -> None:
+    """JSON for machines: the value alone on stdout."""
+    sys.stdout.write(to_json(value) + "\n")
+
+
+def print_table(rows: Iterable[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
+    """A table for people. Cell contents are escaped: a record cannot inject markup."""
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    count = 0
+    for row in rows:
+        table.add_row(*(cell(row.get(column)) for column in columns))
+        count += 1
+    if count:
+        out.print(table)
+    else:
+        out.print(f"[dim]no {escape(title or 'rows').lower()}[/dim]")
+
+
+def print_record(fields: dict[str, Any]) -> None:
+    """One item as aligned name: value lines."""
+    width = max((len(name) for name in fields), default=0)
+    for name, value in fields.items():
+        out.print(f"[bold]{escape(name.ljust(width))}[/bold]  {cell(value)}")
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, list | dict):
+        return escape(to_json(value))
+    return escape(str(value))

@@ -1,0 +1,1 @@
+"""The workflows, written against the ports only."""

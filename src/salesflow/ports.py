@@ -1,0 +1,121 @@
+"""The capabilities the pipelines need, as Protocols. Adapters implement them.
+
+Every method says what it raises beyond the SalesflowError tree. A pipeline
+imports this module and the domain, never an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+from salesflow.domain.orders import Order, Reason
+from salesflow.domain.records import (
+    Chunk,
+    DeadLetter,
+    Execution,
+    ExecutionStatus,
+    LetterStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """An object in the bucket. ``version`` changes whenever the content may have."""
+
+    key: str
+    size: int
+    version: str
+    modified_at: float  # seconds since the epoch, UTC
+
+
+class ObjectStore(Protocol):
+    """A bucket of objects addressed by keys like ``orders/2026-11-25.json``."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every complete object under prefix; objects still being written are not listed."""
+        ...
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Raises NotFound."""
+        ...
+
+    def open(self, key: str) -> IO[bytes]:
+        """A binary stream of the object (gzip is not undone here). Raises NotFound."""
+        ...
+
+    def digest(self, key: str) -> str:
+        """A content hash (hex): the same bytes always give the same digest. Raises NotFound."""
+        ...
+
+    def put(self, key: str, source: IO[bytes]) -> ObjectInfo:
+        """Store source under key atomically: readers see the old object or the whole new one."""
+        ...
+
+    def move(self, key: str, new_key: str) -> None:
+        """Rename an object (quarantine, archive). Raises NotFound."""
+        ...
+
+
+class OrderLedger(Protocol):
+    """The durable side of the orders pipeline: the orders table, its change log,
+    the dead-letter queue and execution checkpoints.
+
+    Each method is atomic: after a crash, either all of its effect is there or
+    none of it. Raises TransientError when a retry may succeed.
+    """
+
+    def start_execution(self, pipeline: str, key: str, digest: str) -> Execution:
+        """The execution for (key, digest): a new one, the running one to resume, or the
+        succeeded one (then the caller does nothing)."""
+        ...
+
+    def commit_chunk(self, chunk: Chunk) -> None:
+        """Upsert the chunk's orders, queue its rejected records, advance the checkpoint."""
+        ...
+
+    def finish_execution(
+        self, execution_id: str, status: ExecutionStatus, error: str | None = None, error_offset: int | None = None
+    ) -> Execution:
+        """Close an execution with its outcome."""
+        ...
+
+    def redrive(self, letter_id: int, outcome: Order | list[Reason], record: Any, actor: str) -> LetterStatus:
+        """Settle one dead letter after re-validation: into orders (redriven) or back in the
+        queue with the new reasons (pending). Raises NotFound, PermanentError if not pending."""
+        ...
+
+    def discard(self, letter_id: int, why: str, actor: str) -> None:
+        """Mark a pending dead letter discarded, keeping it for the record. Raises NotFound."""
+        ...
+
+    def delete_orders(self, order_ids: Sequence[str]) -> int:
+        """Remove orders (each removal is a REMOVE change); returns how many existed."""
+        ...
+
+
+class OrderQueries(Protocol):
+    """Read-only views of the ledger for the CLI and the console."""
+
+    def execution(self, execution_id: str) -> Execution:
+        """Raises NotFound."""
+        ...
+
+    def executions(self, status: str | None = None, limit: int | None = None) -> list[Execution]: ...
+
+    def dead_letter(self, letter_id: int) -> DeadLetter:
+        """Raises NotFound."""
+        ...
+
+    def dead_letters(
+        self, reason: str | None = None, key: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[DeadLetter]: ...
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        """Raises NotFound."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Counts per table and per execution status, and the last error."""
+        ...

@@ -1,0 +1,1 @@
+"""Wiring, settings, the event router and the watcher. Only this layer reads settings."""

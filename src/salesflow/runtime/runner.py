@@ -1,0 +1,131 @@
+"""The event router and the watcher: which object goes to which pipeline, and when.
+
+The bucket is the source of truth. File events (watchfiles) only say "look
+now"; what to process is always decided by a reconciliation scan that compares
+the bucket with the objects already handled. A dropped event therefore delays
+an object by at most ``watch.scan_seconds``; it never loses it. An object is
+read only once it has been still for ``watch.settle_seconds``, so a file being
+copied in place is not read half-way.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import watchfiles
+
+from salesflow.clock import utc_now
+from salesflow.domain.errors import ConfigError, NotFound
+from salesflow.domain.records import Execution
+from salesflow.pipelines.orders import Progress
+from salesflow.ports import ObjectInfo
+from salesflow.runtime.bootstrap import App
+
+ORDERS_PREFIX = "orders/"
+
+OnExecution = Callable[[Execution], None]
+OnStart = Callable[[ObjectInfo], Progress | None]
+
+
+@dataclass
+class Runner:
+    """Finds pending objects and runs the pipeline each one belongs to."""
+
+    app: App
+    on_start: OnStart | None = None  # called before an object is processed; may return a progress callback
+    on_execution: OnExecution | None = None  # called after
+
+    def routes(self) -> dict[str, Callable[[str, str, Progress | None], Execution]]:
+        """Key prefix -> the pipeline that handles objects under it."""
+        return {ORDERS_PREFIX: self.app.orders.ingest}
+
+    def pending(self) -> list[ObjectInfo]:
+        """Objects under a routed prefix that are new or changed since they were handled."""
+        seen = self.app.ledger.seen_objects()
+        found = []
+        for prefix in self.routes():
+            for info in self.app.store.list(prefix):
+                known = seen.get(info.key)
+                if known is None or known[0] != info.version:
+                    found.append(info)
+        return sorted(found, key=lambda info: info.key)
+
+    def run_once(self) -> list[Execution]:
+        """Process everything pending (waiting for objects still being written), then return."""
+        executions: list[Execution] = []
+        while pending := self.pending():
+            unsettled = [info for info in pending if not self._settled(info)]
+            for info in pending:
+                if info not in unsettled:
+                    executions.extend(self._process(info))
+            if unsettled and len(unsettled) == len(pending):
+                time.sleep(self.app.settings.watch.settle_seconds / 2)
+        return executions
+
+    def watch(self, stop: threading.Event) -> None:
+        """Process pending objects now, then on every bucket event and every scan interval, until stop."""
+        settings = self.app.settings.watch
+        self.run_once()
+        changes = watchfiles.watch(
+            self.app.store.root,
+            stop_event=stop,
+            rust_timeout=int(settings.scan_seconds * 1000),
+            yield_on_timeout=True,
+            debounce=200,
+            step=50,
+        )
+        for _ in changes:
+            if stop.is_set():
+                break
+            self.run_once()
+
+    def _settled(self, info: ObjectInfo) -> bool:
+        return time.time() - info.modified_at >= self.app.settings.watch.settle_seconds
+
+    def _process(self, info: ObjectInfo) -> Iterator[Execution]:
+        ledger, store = self.app.ledger, self.app.store
+        try:
+            digest = store.digest(info.key)
+        except NotFound:
+            return  # gone since the scan: nothing to do
+        handler = next(h for prefix, h in self.routes().items() if info.key.startswith(prefix))
+        asked_at = utc_now()
+        progress = self.on_start(info) if self.on_start else None
+        execution = handler(info.key, digest, progress)
+        ledger.remember_object(info.key, info.version, digest, execution.id)
+        if execution.finished_at is not None and execution.finished_at < asked_at:
+            return  # the same content was done before: no second effect, nothing to report
+        if self.on_execution:
+            self.on_execution(execution)
+        yield execution
+
+
+@contextmanager
+def exclusive_home(home: Path) -> Iterator[None]:
+    """Hold the home's run lock: two watchers on one home would race for the same objects."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / ".run.lock"
+    with path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise ConfigError(
+                f"{home} is in use by salesflow run (pid {holder}); stop it first or use another --home"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

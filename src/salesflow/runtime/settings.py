@@ -1,0 +1,109 @@
+"""Settings: defaults, then ``DIR/salesflow.toml``, then ``SALESFLOW_*`` environment variables.
+
+Every setting has a default, so salesflow starts with no configuration at all.
+Nested settings take a double underscore in the environment:
+``SALESFLOW_ORDERS__CHUNK_RECORDS=50000`` sets ``[orders] chunk_records``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from salesflow.domain.errors import ConfigError
+
+DEFAULT_HOME = Path("salesflow-data")
+CONFIG_NAME = "salesflow.toml"
+
+
+class OrdersSettings(BaseModel):
+    chunk_records: int = Field(20_000, ge=1, description="records committed per transaction")
+    max_record_mb: int = Field(16, ge=1, description="a single record (or line) larger than this is refused")
+    retries: int = Field(3, ge=0, description="retries of a failed write before records go to the queue")
+    retry_base_seconds: float = Field(0.05, ge=0)
+    retry_max_seconds: float = Field(2.0, ge=0)
+    subprocess_min_mb: int = Field(8, ge=0, description="objects this large are parsed on a second core (0: never)")
+
+
+class WatchSettings(BaseModel):
+    scan_seconds: float = Field(30.0, gt=0, description="reconciliation scan interval")
+    settle_seconds: float = Field(0.5, ge=0, description="an object must be unchanged this long before it is read")
+
+
+class Settings(BaseSettings):
+    """All settings of one salesflow home."""
+
+    model_config = SettingsConfigDict(env_prefix="SALESFLOW_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = DEFAULT_HOME
+    orders: OrdersSettings = OrdersSettings()
+    watch: WatchSettings = WatchSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments beat the environment, which beats the file.
+        return init_settings, env_settings, _TomlSource(settings_cls)
+
+    @property
+    def bucket(self) -> Path:
+        return self.home / "bucket"
+
+    @property
+    def database(self) -> Path:
+        return self.home / "salesflow.db"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The values of DIR/salesflow.toml, read by load_settings (which knows DIR)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return _FILE_VALUES.get() or {}
+
+
+_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("salesflow_file_values", default=None)
+
+
+def load_settings(home: Path | None = None) -> Settings:
+    """Settings for a home (default: $SALESFLOW_HOME, else ./salesflow-data).
+
+    Raises ConfigError naming the file or variable to fix.
+    """
+    home = home or Path(os.environ.get("SALESFLOW_HOME") or DEFAULT_HOME)
+    token = _FILE_VALUES.set(_read_toml(home / CONFIG_NAME))
+    try:
+        return Settings(home=home)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"bad setting ({problems}); check {home / CONFIG_NAME} and SALESFLOW_* variables") from None
+    finally:
+        _FILE_VALUES.reset(token)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as stream:
+            return tomllib.load(stream)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}; fix the file or remove it to use the defaults") from None
