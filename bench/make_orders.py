@@ -25,6 +25,11 @@ LAST = ["Lovelace", "Hopper", "Turing", "Torvalds", "Liskov", "Thompson", "Dijks
 
 
 def make_record(rng: random.Random, n: int, order_id: str) -> dict[str, object]:
+    return make_record_and_fault(rng, n, order_id)[0]
+
+
+def make_record_and_fault(rng: random.Random, n: int, order_id: str) -> tuple[dict[str, object], bool]:
+    """A record, and whether a fault that makes it invalid was put in."""
     first, last = rng.choice(FIRST), rng.choice(LAST)
     item_id, desc, price = rng.choice(PRODUCTS)
     record: dict[str, object] = {
@@ -46,7 +51,7 @@ def make_record(rng: random.Random, n: int, order_id: str) -> dict[str, object]:
             del record["order-info"]["OrderId"]  # type: ignore[attr-defined]
         else:
             record["order-info"]["price"] = "-1"  # type: ignore[index]
-    return record
+    return record, fault < 0.10
 
 
 def main() -> None:
@@ -55,19 +60,45 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--lines", action="store_true", help="write JSON Lines instead of one document")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--stats",
+        type=Path,
+        metavar="PATH",
+        help="also write what the file holds as JSON: records, valid, invalid, distinct_valid_ids "
+        "(what a correct ingest must end with)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    valid_ids = bytearray(args.orders + 1)  # order ids are 1..N: one flag per id seen in a valid record
+    invalid = repeats = 0
     with args.out.open("wb") as out:
         out.write(b"" if args.lines else b'{"orders": [\n')
         for n in range(args.orders):
             repeat = n > 0 and rng.random() < 0.02
             order_id = str(rng.randrange(n) + 1) if repeat else str(n + 1)
-            data = orjson.dumps(make_record(rng, n, order_id))
+            repeats += repeat
+            record, faulty = make_record_and_fault(rng, n, order_id)
+            if faulty:
+                invalid += 1
+            else:
+                valid_ids[int(order_id)] = 1
+            data = orjson.dumps(record)
             if args.lines:
                 out.write(data + b"\n")
             else:
                 out.write((b",\n" if n else b"") + data)
         out.write(b"" if args.lines else b"\n]}\n")
+    if args.stats:
+        stats = {
+            "records": args.orders,
+            "valid": args.orders - invalid,
+            "invalid": invalid,
+            "distinct_valid_ids": valid_ids.count(1),
+            "repeated_ids": repeats,
+            "bytes": args.out.stat().st_size,
+            "seed": args.seed,
+        }
+        args.stats.write_bytes(orjson.dumps(stats, option=orjson.OPT_INDENT_2))
 
 
 if __name__ == "__main__":

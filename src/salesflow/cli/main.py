@@ -26,7 +26,6 @@ from salesflow.runtime import demo
 from salesflow.runtime.bootstrap import App, build_app
 from salesflow.runtime.runner import ORDERS_PREFIX, Runner, exclusive_home
 from salesflow.runtime.settings import load_settings
-from salesflow.runtime.sql import sql_engine
 
 HELP = """An event-driven pipeline for sales data, on one machine.
 
@@ -355,6 +354,8 @@ def sql(
 
     Example: salesflow sql "SELECT product_name, SUM(quantity) FROM orders GROUP BY 1"
     """
+    from salesflow.runtime.sql import sql_engine  # DuckDB and Arrow cost 80 MB: only here
+
     try:
         result = sql_engine(_app().settings).query(query)
     except SalesflowError as exc:

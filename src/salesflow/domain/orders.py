@@ -65,6 +65,7 @@ _ORDER_FIELDS = {
 }
 _FOLD = str.maketrans("", "", "-_ ")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)*\.[^@\s.]+\Z")
+_PLAIN_PRICE = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?\Z")
 _INTEGER = re.compile(r"\s*\+?[0-9]+\s*\Z")
 MAX_QUANTITY = 2**63 - 1  # what the orders table can hold
 _MAX_PRICE_DIGITS = 30  # a price beyond 10^30 is an error, not an order
@@ -139,10 +140,12 @@ def normalise_record(raw: dict[str, Any]) -> dict[str, Any]:
     Where two spellings of one field both appear, the first with a value wins.
     """
     record = _rename(raw, _SECTION_PLANS)
-    for name, plans in ((CONTACT, _CONTACT_PLANS), (ORDER, _ORDER_PLANS)):
-        section = record.get(name)
-        if type(section) is dict:
-            record[name] = _rename(section, plans)
+    contact = record.get(CONTACT)
+    if type(contact) is dict:
+        record[CONTACT] = _rename(contact, _CONTACT_PLANS)
+    order = record.get(ORDER)
+    if type(order) is dict:
+        record[ORDER] = _rename(order, _ORDER_PLANS)
     return record
 
 
@@ -183,7 +186,7 @@ def _rename(section: dict[str, Any], plans: _Plans) -> dict[str, Any]:
     names = plans[tuple(section)]
     if names is None:
         return plans.rename_slowly(section)
-    return dict(zip(names, section.values(), strict=True))
+    return dict(zip(names, section.values()))  # noqa: B905 - names has one entry per key
 
 
 def _text(value: Any) -> str | None:
@@ -199,7 +202,8 @@ def _text(value: Any) -> str | None:
 
 def _quantity(value: Any) -> int | None:
     if type(value) is str:
-        value = int(value) if _INTEGER.match(value) else None
+        # Plain ASCII digits (the common case) skip the regex.
+        value = int(value) if (value.isdigit() and value.isascii()) or _INTEGER.match(value) else None
     elif isinstance(value, Decimal):
         value = int(value) if value.is_finite() and value == value.to_integral_value() else None
     if type(value) is int and 0 < value <= MAX_QUANTITY:
@@ -209,6 +213,8 @@ def _quantity(value: Any) -> int | None:
 
 def _price(value: Any) -> str | None:
     """Exact decimal text of a price >= 0, or None when it is not one."""
+    if type(value) is str and _PLAIN_PRICE.match(value):
+        return value  # already exact decimal text: no need to go through Decimal
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -1,13 +1,19 @@
 """The orders pipeline: one JSON object in the bucket -> orders table or dead-letter queue.
 
-Every record ends up exactly once in one of the two. Records go to the ledger in
-chunks; each chunk commits with the execution's checkpoint, so a crash at any
-moment resumes after the last committed chunk. A ``.json`` document is read
-twice: first only to prove it whole (fast, no records built), so a broken
-document applies nothing; then for real.
+Every record ends up exactly once in one of the two. An execution runs in
+three moves:
 
-Reading and validating (pure Python) runs in a child process for large objects
-while this one writes (see prefetch.py): the two sides use both cores.
+1. plan: one cheap pass proves the object readable (a broken ``.json``
+   document applies nothing) and maps it into spans of whole records;
+2. read: spans are grouped into segments of about ``chunk_records`` records;
+   each segment is parsed and validated into one chunk, by worker processes
+   for large objects (reading is pure Python; see prefetch.py), in order;
+3. write: this process commits the chunks in segment order, each with the
+   execution's checkpoint, so a crash at any moment resumes after the last
+   committed chunk and nothing is applied twice.
+
+Gzipped objects cannot be read from the middle: they are proven whole, then
+read from the start in one process.
 """
 
 from __future__ import annotations
@@ -33,10 +39,14 @@ from salesflow.readers import (
     FormatName,
     check_document,
     detect_format,
+    plan_document,
+    plan_lines,
     read_document,
+    read_document_span,
     read_lines,
+    read_lines_span,
 )
-from salesflow.readers.types import Block, Unreadable
+from salesflow.readers.types import Block, Span, Unreadable
 
 Progress = Callable[[int, int | None], None]  # (records done, records in the file if known)
 QUARANTINE = "quarantine/"
@@ -48,8 +58,9 @@ class IngestSettings:
     chunk_records: int = 20_000
     max_record_bytes: int = 16 << 20
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    # Objects at least this large are read in a child process (0: never).
+    # Objects at least this large are read by ``workers`` processes (0: never).
     subprocess_min_bytes: int = 8 << 20
+    workers: int = 2
 
 
 @dataclass
@@ -77,13 +88,8 @@ class OrdersPipeline:
         if execution.status == ExecutionStatus.SUCCEEDED:
             return execution
         try:
-            for chunk_or_total in self._chunks(execution):
-                if isinstance(chunk_or_total, Chunk):
-                    self._commit(chunk_or_total)
-                    if progress:
-                        progress(chunk_or_total.checkpoint, None)
-                elif progress:
-                    progress(execution.checkpoint, chunk_or_total)
+            with _paused_gc():  # unpickling chunks makes millions of tuples: no cycles to find
+                self._run(execution, progress)
         except MalformedDocument as exc:
             self._quarantine(key, execution, exc)
             return self._finish(execution, ExecutionStatus.FAILED, str(exc), exc.offset)
@@ -92,12 +98,43 @@ class OrdersPipeline:
             return self._finish(execution, ExecutionStatus.FAILED, str(exc))
         return self._finish(execution, ExecutionStatus.SUCCEEDED)
 
+    def _run(self, execution: Execution, progress: Progress | None) -> None:
+        for chunk_or_total in self._chunks(execution):
+            if isinstance(chunk_or_total, Chunk):
+                self._commit(chunk_or_total)
+                if progress:
+                    progress(chunk_or_total.checkpoint, None)
+            elif progress:
+                progress(execution.checkpoint, chunk_or_total)
+
     def _chunks(self, execution: Execution) -> Iterator[Chunk | int]:
-        limits = (self.settings.chunk_records, self.settings.max_record_bytes)
+        """The record count (once known), then the chunks in order."""
+        limit = self.settings.max_record_bytes
+        spans = plan_object(self.store, execution.key, limit)
+        if spans is None:
+            yield from produce_sequentially(self.store, execution, self.settings.chunk_records, limit)
+            return
+        yield sum(span.count for span in spans)
+        segments = group_segments(spans, self.settings.chunk_records, execution.checkpoint)
+        workers = self._workers(execution.key)
+        if workers == 1:
+            yield from produce_segments(self.store, execution, segments, limit)
+            return
+        readers = [
+            prefetch(produce_segments, self.store, execution, segments[k::workers], limit) for k in range(workers)
+        ]
+        try:
+            for index in range(len(segments)):
+                yield next(readers[index % workers])
+        finally:
+            for reader in readers:
+                reader.close()  # type: ignore[attr-defined]
+
+    def _workers(self, key: str) -> int:
         threshold = self.settings.subprocess_min_bytes
-        if threshold and self.store.stat(execution.key).size >= threshold:
-            return prefetch(produce_chunks, self.store, execution, *limits)
-        return produce_chunks(self.store, execution, *limits)
+        if not threshold or self.settings.workers < 2 or self.store.stat(key).size < threshold:
+            return 1
+        return self.settings.workers
 
     def _commit(self, chunk: Chunk) -> None:
         """Commit with retries; a chunk the table keeps refusing goes to the queue as write_failed."""
@@ -134,35 +171,96 @@ class OrdersPipeline:
             pass  # the execution still records the reason; the object stays where it was
 
 
-def produce_chunks(
-    store: ObjectStore, execution: Execution, chunk_records: int, max_record_bytes: int
-) -> Iterator[Chunk | int]:
-    """Read, validate and encode an object's records from its checkpoint on.
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Consecutive spans that become one chunk; ``end`` is the checkpoint once it is in."""
 
-    Yields the record count first when the document is proven whole (an int),
-    then chunks. Raises MalformedDocument before any chunk if the object
-    cannot be read. Pure reading: runs in a child process as well as here.
+    spans: tuple[Span, ...]
+    end: int
+
+
+def plan_object(store: ObjectStore, key: str, max_record_bytes: int) -> list[Span] | None:
+    """Prove the object readable and map its records into spans.
+
+    Returns None for gzip, which is proven whole but must be read from the
+    start. Raises MalformedDocument when the object cannot be read.
     """
-    key = execution.key
     fmt = detect_format(key)
     if fmt is None:
         raise MalformedDocument("not an orders file: name it .json, .jsonl or .ndjson (optionally .gz)", 0)
-    gzipped = key.lower().endswith(".gz")
-    with _paused_gc():
-        if fmt is FormatName.DOCUMENT:
-            with _open(store, key) as stream:
-                yield check_document(stream, max_record_bytes=max_record_bytes)
-        elif gzipped:
-            with _open(store, key) as stream:
-                while stream.read(1 << 20):  # prove the compression whole before applying any line
+    with _paused_gc(), _open(store, key) as stream:
+        if key.lower().endswith(".gz"):
+            if fmt is FormatName.DOCUMENT:
+                check_document(stream, max_record_bytes=max_record_bytes)
+            else:
+                while stream.read(1 << 20):
                     pass
-        builder = _ChunkBuilder(execution, chunk_records)
-        with _open(store, key) as stream:
-            reader = read_document if fmt is FormatName.DOCUMENT else read_lines
-            for block in reader(stream, max_record_bytes=max_record_bytes):
-                yield from builder.add(block)
-        if (last := builder.finish()) is not None:
-            yield last
+            return None
+        if fmt is FormatName.DOCUMENT:
+            return plan_document(stream, max_record_bytes=max_record_bytes)
+        return plan_lines(stream, max_record_bytes=max_record_bytes)
+
+
+def group_segments(spans: list[Span], chunk_records: int, checkpoint: int) -> list[Segment]:
+    """Spans grouped into segments of at least chunk_records records; segments that
+    a previous run committed in full (ending at or before checkpoint) are left out."""
+    segments: list[Segment] = []
+    group: list[Span] = []
+    count = 0
+    for span in spans:
+        group.append(span)
+        count += span.count
+        if count >= chunk_records:
+            segments.append(Segment(tuple(group), span.first + span.count))
+            group, count = [], 0
+    if group:
+        segments.append(Segment(tuple(group), group[-1].first + group[-1].count))
+    return [segment for segment in segments if segment.end > checkpoint]
+
+
+def produce_segments(
+    store: ObjectStore, execution: Execution, segments: list[Segment], max_record_bytes: int
+) -> Iterator[Chunk]:
+    """Read and validate segments: one chunk each, in the order given.
+
+    Pure reading, run in worker processes as well as here. Records before the
+    execution's checkpoint were committed by an earlier run and are skipped.
+    """
+    key = execution.key
+    read_span = _read_document_span if detect_format(key) is FormatName.DOCUMENT else _read_lines_span
+    with _paused_gc(), store.open(key) as stream:
+        for segment in segments:
+            builder = _ChunkBuilder(execution)
+            for span in segment.spans:
+                block = read_span(stream, span, max_record_bytes)
+                builder.add(block, skip=max(0, execution.checkpoint - span.first))
+            yield builder.cut(segment.end)
+
+
+def produce_sequentially(
+    store: ObjectStore, execution: Execution, chunk_records: int, max_record_bytes: int
+) -> Iterator[Chunk]:
+    """Read and validate an object from its start (gzip), cutting chunks of chunk_records."""
+    key = execution.key
+    reader = read_document if detect_format(key) is FormatName.DOCUMENT else read_lines
+    builder = _ChunkBuilder(execution)
+    done = 0
+    with _paused_gc(), _open(store, key) as stream:
+        for block in reader(stream, max_record_bytes=max_record_bytes):
+            builder.add(block, skip=max(0, execution.checkpoint - done))
+            done += len(block.values)
+            if builder.size >= chunk_records:
+                yield builder.cut(done)
+    if builder.size or done > execution.checkpoint:
+        yield builder.cut(done)
+
+
+def _read_lines_span(stream: IO[bytes], span: Span, max_record_bytes: int) -> Block:
+    return read_lines_span(stream, span, max_record_bytes=max_record_bytes)
+
+
+def _read_document_span(stream: IO[bytes], span: Span, max_record_bytes: int) -> Block:
+    return read_document_span(stream, span)
 
 
 @contextmanager
@@ -179,22 +277,22 @@ def _open(store: ObjectStore, key: str) -> Iterator[IO[bytes]]:
 
 
 class _ChunkBuilder:
-    """Validates records block by block and cuts them into chunks of about chunk_records."""
+    """Validates records block by block into the rows of one chunk."""
 
-    def __init__(self, execution: Execution, chunk_records: int) -> None:
+    def __init__(self, execution: Execution) -> None:
         self.execution = execution
-        self.chunk_records = chunk_records
-        self.skip = execution.checkpoint  # records committed before a crash: not applied again
-        self.done = execution.checkpoint
         self.orders: list[tuple[str, str, int]] = []
         self.rejected: list[tuple[int, str, str]] = []
 
-    def add(self, block: Block) -> Iterator[Chunk]:
+    @property
+    def size(self) -> int:
+        return len(self.orders) + len(self.rejected)
+
+    def add(self, block: Block, skip: int = 0) -> None:
+        """Validate the block's records, leaving out the first ``skip`` (already committed)."""
         positions, values = block.positions, block.values
-        if self.skip:
-            skipped = min(self.skip, len(values))
-            self.skip -= skipped
-            positions, values = positions[skipped:], values[skipped:]
+        if skip:
+            positions, values = positions[skip:], values[skip:]
         orders, rejected = self.orders, self.rejected
         for position, value in zip(positions, values, strict=True):
             if isinstance(value, Unreadable):
@@ -205,15 +303,10 @@ class _ChunkBuilder:
                 orders.append((outcome.order_id, to_json(outcome.record), position))
             else:
                 rejected.append((position, to_json(outcome), to_json(value)))
-        self.done += len(values)
-        if len(orders) + len(rejected) >= self.chunk_records:
-            yield self._cut()
 
-    def finish(self) -> Chunk | None:
-        return self._cut() if self.orders or self.rejected else None
-
-    def _cut(self) -> Chunk:
-        chunk = Chunk(self.execution.id, self.execution.key, self.orders, self.rejected, self.done)
+    def cut(self, checkpoint: int) -> Chunk:
+        """The rows so far as a chunk that brings the execution to checkpoint."""
+        chunk = Chunk(self.execution.id, self.execution.key, self.orders, self.rejected, checkpoint)
         self.orders, self.rejected = [], []
         return chunk
 

@@ -25,7 +25,7 @@ import msgspec
 import orjson
 
 from salesflow.domain.errors import MalformedDocument
-from salesflow.readers.types import Block
+from salesflow.readers.types import Block, Span
 
 BLOCK_BYTES = 1 << 18
 MAX_RECORD_BYTES = 16 << 20
@@ -44,7 +44,7 @@ def read_document(
     proves unreadable; blocks already yielded were well-formed.
     """
     position = 0
-    for values in _split(stream, _parse_values, block_bytes, max_record_bytes):
+    for values, _, _ in _split(stream, _parse_values, block_bytes, max_record_bytes):
         positions = list(range(position, position + len(values)))
         position += len(values)
         yield Block(positions, values)
@@ -58,7 +58,30 @@ def check_document(
     Raises MalformedDocument exactly where :func:`read_document` would, so a
     document can be proven whole before any of it is applied.
     """
-    return sum(len(block) for block in _split(stream, _validate_values, block_bytes, max_record_bytes))
+    return sum(span.count for span in plan_document(stream, block_bytes=block_bytes, max_record_bytes=max_record_bytes))
+
+
+def plan_document(
+    stream: IO[bytes], *, block_bytes: int = BLOCK_BYTES, max_record_bytes: int = MAX_RECORD_BYTES
+) -> list[Span]:
+    """Prove the document whole (simdjson, no records built) and map where its records lie.
+
+    Each span is a byte range of whole records that :func:`read_document_span`
+    parses on its own, so spans can be read in any order, by several processes.
+    """
+    spans = []
+    first = 0
+    for counted, start, end in _split(stream, _validate_values, block_bytes, max_record_bytes):
+        spans.append(Span(start, end, first, len(counted), first))
+        first += len(counted)
+    return spans
+
+
+def read_document_span(stream: IO[bytes], span: Span) -> Block:
+    """The records of one span of a document planned by :func:`plan_document`."""
+    stream.seek(span.start)
+    values = _parse_values(stream.read(span.end - span.start), span.start)
+    return Block(list(range(span.first, span.first + len(values))), values)
 
 
 def _split(
@@ -66,7 +89,9 @@ def _split(
     parse: Callable[[bytes, int], Sized],
     block_bytes: int,
     max_record_bytes: int,
-) -> Iterator[Any]:
+) -> Iterator[tuple[Any, int, int]]:
+    """Parse the array's records a block at a time: (records, start, end) with the
+    byte range [start, end) that holds exactly those records."""
     buf, base, wrapped = _open_array(stream, block_bytes)
     while more := stream.read(block_bytes):
         buf += more
@@ -80,7 +105,7 @@ def _split(
                 )
             continue
         values, cut = taken
-        yield values
+        yield values, base, base + cut
         base += cut + 1
         buf = buf[cut + 1 :]
     yield from _close_array(buf, base, parse, wrapped)
@@ -130,7 +155,7 @@ def _close_array(buf: bytes, base: int, parse: Callable[[bytes, int], Sized], wr
         )
     values = parse(buf[:end], base)
     if len(values):
-        yield values
+        yield values, base, base + end
     tail = buf[end + 1 :]
     if wrapped:
         # What follows the array must close the object, maybe after more keys.

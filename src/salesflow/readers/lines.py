@@ -17,7 +17,7 @@ from typing import IO, Any
 import orjson
 
 from salesflow.readers.documents import BLOCK_BYTES, MAX_RECORD_BYTES
-from salesflow.readers.types import Block, Unreadable
+from salesflow.readers.types import Block, Span, Unreadable
 
 KEPT_PREFIX = 1024
 _LONG_DIGITS = re.compile(rb"\d{19}")
@@ -34,19 +34,23 @@ def read_lines(
         data = stream.read(block_bytes)
         if oversized is not None:
             newline = data.find(b"\n")
+            if len(oversized) < KEPT_PREFIX:
+                oversized += data[: newline if newline >= 0 else len(data)][: KEPT_PREFIX - len(oversized)]
             if newline < 0 and data:
-                continue
+                continue  # still inside the long line
             line_number += 1
             yield Block([line_number], [_too_large(oversized)])
             oversized = None
-            data = data[newline + 1 :] if newline >= 0 else b""
-            if not data and newline < 0:
-                return
+            if newline < 0:
+                return  # the file ended inside the long line
+            data = data[newline + 1 :]
+            if not data:
+                continue
         buf = rest + data
         if not data:
             if buf.strip():
                 line_number += 1
-                yield _parse_lines([buf], line_number)
+                yield _parse_lines([buf], line_number, max_record_bytes)
             return
         cut = buf.rfind(b"\n")
         if cut < 0:
@@ -57,17 +61,19 @@ def read_lines(
             continue
         lines = buf[:cut].split(b"\n")
         rest = buf[cut + 1 :]
-        block = _parse_lines(lines, line_number + 1)
+        block = _parse_lines(lines, line_number + 1, max_record_bytes)
         line_number += len(lines)
         if block.values:
             yield block
 
 
-def _parse_lines(lines: list[bytes], first_number: int) -> Block:
+def _parse_lines(lines: list[bytes], first_number: int, max_record_bytes: int) -> Block:
     numbered = [(first_number + i, line) for i, line in enumerate(lines) if line.strip()]
     if not numbered:
         return Block([], [])
     positions = [number for number, _ in numbered]
+    if any(len(line) > max_record_bytes for _, line in numbered):
+        return Block(positions, [_parse_line(line, max_record_bytes) for _, line in numbered])
     joined = b",".join(line for _, line in numbered)
     if not _LONG_DIGITS.search(joined):
         try:
@@ -76,10 +82,12 @@ def _parse_lines(lines: list[bytes], first_number: int) -> Block:
                 return Block(positions, values)
         except orjson.JSONDecodeError:
             pass
-    return Block(positions, [_parse_line(line) for _, line in numbered])
+    return Block(positions, [_parse_line(line, max_record_bytes) for _, line in numbered])
 
 
-def _parse_line(line: bytes) -> Any:
+def _parse_line(line: bytes, max_record_bytes: int) -> Any:
+    if len(line) > max_record_bytes:
+        return _too_large(line[:KEPT_PREFIX])
     if not _LONG_DIGITS.search(line):
         try:
             return orjson.loads(line)
@@ -97,3 +105,60 @@ def _refuse(name: str) -> Any:
 
 def _too_large(prefix: bytes) -> Unreadable:
     return Unreadable("record_too_large", prefix.decode("utf-8", "backslashreplace"))
+
+
+def plan_lines(
+    stream: IO[bytes], *, block_bytes: int = BLOCK_BYTES, max_record_bytes: int = MAX_RECORD_BYTES
+) -> list[Span]:
+    """Map where the lines lie without parsing them (newline search in C).
+
+    A line longer than the limit gets a span of its own, marked oversized, and
+    is skipped in bounded memory.
+    """
+    spans: list[Span] = []
+    offset = 0  # byte offset of ``rest``
+    line_number = 1  # number of the first line in ``rest``
+    first = 0  # records before ``rest``
+    rest = b""
+    while True:
+        data = stream.read(block_bytes)
+        buf = rest + data
+        if not data:
+            if buf.strip():
+                spans.append(Span(offset, offset + len(buf), first, 1, line_number))
+            return spans
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            if len(buf) <= max_record_bytes:
+                rest = buf
+                continue
+            end = offset + len(buf) + _skip_line(stream)
+            spans.append(Span(offset, end, first, 1, line_number, oversized=True))
+            first, line_number, offset, rest = first + 1, line_number + 1, end + 1, b""
+            continue
+        lines = buf[:cut].split(b"\n")
+        count = sum(1 for line in lines if line.strip())
+        if count:
+            spans.append(Span(offset, offset + cut, first, count, line_number))
+        first, line_number, offset, rest = first + count, line_number + len(lines), offset + cut + 1, buf[cut + 1 :]
+
+
+def read_lines_span(stream: IO[bytes], span: Span, *, max_record_bytes: int = MAX_RECORD_BYTES) -> Block:
+    """The records of one span planned by :func:`plan_lines` (with the same limit)."""
+    stream.seek(span.start)
+    if span.oversized:
+        return Block([span.first_position], [_too_large(stream.read(min(KEPT_PREFIX, span.end - span.start)))])
+    data = stream.read(span.end - span.start)
+    return _parse_lines(data.split(b"\n"), span.first_position, max_record_bytes)
+
+
+def _skip_line(stream: IO[bytes]) -> int:
+    """Read past the rest of a line; return the bytes skipped (the newline not counted)."""
+    skipped = 0
+    while data := stream.read(BLOCK_BYTES):
+        newline = data.find(b"\n")
+        if newline >= 0:
+            stream.seek(newline + 1 - len(data), 1)
+            return skipped + newline
+        skipped += len(data)
+    return skipped

@@ -26,6 +26,24 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
+class Span:
+    """A byte range of an object that holds whole records, readable on its own.
+
+    ``first`` counts the records before it in the object; ``first_position`` is
+    the position of its first record (array index, or line number). A span of
+    JSON Lines marked ``oversized`` is one line longer than the record limit:
+    only its first bytes are ever read.
+    """
+
+    start: int
+    end: int
+    first: int
+    count: int
+    first_position: int
+    oversized: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Unreadable:
     """A JSON Lines line that did not parse: kept as text, never dropped."""
 

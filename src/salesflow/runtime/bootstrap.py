@@ -38,6 +38,7 @@ def build_app(settings: Settings) -> App:
             max_record_bytes=orders.max_record_mb << 20,
             retry=RetryPolicy(orders.retries, orders.retry_base_seconds, orders.retry_max_seconds),
             subprocess_min_bytes=orders.subprocess_min_mb << 20,
+            workers=orders.workers,
         ),
     )
     return App(settings, store, ledger, pipeline)

@@ -61,12 +61,11 @@ class Runner:
         """Process everything pending (waiting for objects still being written), then return."""
         executions: list[Execution] = []
         while pending := self.pending():
-            unsettled = [info for info in pending if not self._settled(info)]
-            for info in pending:
-                if info not in unsettled:
-                    executions.extend(self._process(info))
-            if unsettled and len(unsettled) == len(pending):
-                time.sleep(self.app.settings.watch.settle_seconds / 2)
+            settled = [info for info in pending if self._unsettled_for(info) <= 0]
+            for info in settled:
+                executions.extend(self._process(info))
+            if not settled:  # only objects still being written: wait until the first may be done
+                time.sleep(min(self._unsettled_for(info) for info in pending))
         return executions
 
     def watch(self, stop: threading.Event) -> None:
@@ -86,8 +85,9 @@ class Runner:
                 break
             self.run_once()
 
-    def _settled(self, info: ObjectInfo) -> bool:
-        return time.time() - info.modified_at >= self.app.settings.watch.settle_seconds
+    def _unsettled_for(self, info: ObjectInfo) -> float:
+        """Seconds until the object has been still for watch.settle_seconds (<= 0: now)."""
+        return info.modified_at + self.app.settings.watch.settle_seconds - time.time()
 
     def _process(self, info: ObjectInfo) -> Iterator[Execution]:
         ledger, store = self.app.ledger, self.app.store

@@ -27,12 +27,15 @@ CONFIG_NAME = "salesflow.toml"
 
 
 class OrdersSettings(BaseModel):
-    chunk_records: int = Field(20_000, ge=1, description="records committed per transaction")
+    chunk_records: int = Field(
+        20_000, ge=1, description="records per transaction (rounded up to whole 256 KB read blocks)"
+    )
     max_record_mb: int = Field(16, ge=1, description="a single record (or line) larger than this is refused")
     retries: int = Field(3, ge=0, description="retries of a failed write before records go to the queue")
     retry_base_seconds: float = Field(0.05, ge=0)
     retry_max_seconds: float = Field(2.0, ge=0)
-    subprocess_min_mb: int = Field(8, ge=0, description="objects this large are parsed on a second core (0: never)")
+    subprocess_min_mb: int = Field(8, ge=0, description="objects this large are read by worker processes (0: never)")
+    workers: int = Field(2, ge=1, description="reader processes for a large object")
 
 
 class WatchSettings(BaseModel):

@@ -137,7 +137,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint of the WAL; safe against kill -9
     conn.execute("PRAGMA busy_timeout=30000")
-    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: bounded, whatever the file size
+    conn.execute("PRAGMA cache_size=-16384")  # 16 MiB: bounded whatever the file size (64 MiB was no faster)
     if not read_only:
         conn.executescript(SCHEMA)
     return conn
