@@ -21,9 +21,10 @@ run: $(STAMP)  ## set up, then run the main job on the embedded default (Ctrl-C 
 test: $(STAMP) lint  ## set up, lint, then the whole test suite
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff and mypy --strict
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
 
 from salesflow.domain.records import Execution, ExecutionStatus
+from salesflow.pipelines.orders import Progress
 from salesflow.ports import ObjectInfo
 
 LARGE_BYTES = 4 << 20  # smaller objects finish before a bar would be seen
@@ -17,12 +19,12 @@ class ProgressReporter:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self._bar: Progress | None = None
+        self._bar: Bar | None = None
 
-    def start(self, info: ObjectInfo) -> object:
+    def start(self, info: ObjectInfo) -> Progress | None:
         if info.size < LARGE_BYTES or not self.console.is_terminal:
             return None
-        bar = Progress(
+        bar = Bar(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
@@ -34,6 +35,12 @@ class RetryPolicy:
             wait=wait_random_exponential(multiplier=self.base, max=self.cap),
             retry=retry_if_exception_type(TransientError),
             reraise=True,
-            before_sleep=(lambda state: on_retry(state.outcome.exception())) if on_retry else None,  # type: ignore[union-attr]
+            before_sleep=(lambda state: on_retry(_error_of(state))) if on_retry else None,
         )
         return retrying(action)
+
+
+def _error_of(state: RetryCallState) -> BaseException:
+    outcome = state.outcome
+    error = outcome.exception() if outcome is not None else None
+    return error if error is not None else TransientError("retrying")

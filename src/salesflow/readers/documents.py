@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sized
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import msgspec
 import orjson
@@ -47,7 +47,7 @@ def read_document(
     for values, _, _ in _split(stream, _parse_values, block_bytes, max_record_bytes):
         positions = list(range(position, position + len(values)))
         position += len(values)
-        yield Block(positions, values)
+        yield Block(positions, cast(list[Any], values))
 
 
 def check_document(
@@ -89,7 +89,7 @@ def _split(
     parse: Callable[[bytes, int], Sized],
     block_bytes: int,
     max_record_bytes: int,
-) -> Iterator[tuple[Any, int, int]]:
+) -> Iterator[tuple[Sized, int, int]]:
     """Parse the array's records a block at a time: (records, start, end) with the
     byte range [start, end) that holds exactly those records."""
     buf, base, wrapped = _open_array(stream, block_bytes)
@@ -141,13 +141,15 @@ def _take_records(buf: bytes, base: int, parse: Callable[[bytes, int], Sized]) -
             except MalformedDocument:
                 pass  # a cut inside a record: look further left
         end = brace
-    comma = _scan(buf)[0]
-    if comma is None:
+    last_comma = _scan(buf)[0]
+    if last_comma is None:
         return None
-    return parse(buf[:comma], base), comma
+    return parse(buf[:last_comma], base), last_comma
 
 
-def _close_array(buf: bytes, base: int, parse: Callable[[bytes, int], Sized], wrapped: bool) -> Iterator[Sized]:
+def _close_array(
+    buf: bytes, base: int, parse: Callable[[bytes, int], Sized], wrapped: bool
+) -> Iterator[tuple[Sized, int, int]]:
     _, end = _scan(buf)
     if end is None:
         raise MalformedDocument(

@@ -46,20 +46,22 @@ class FolderObjectStore:
         return path
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        base = self.root
-        for directory, folders, files in os.walk(base):
-            folders[:] = sorted(f for f in folders if not f.startswith("."))
-            for name in sorted(files):
-                if is_temporary(name):
-                    continue
+        """Objects under prefix in key order (as S3 lists them), temp names left out."""
+        found = []
+        folder = prefix.rpartition("/")[0]  # walk only below the folder the prefix names
+        start = self.path(folder) if folder else self.root
+        for directory, folders, files in os.walk(start):
+            folders[:] = [f for f in folders if not f.startswith(".")]
+            for name in files:
                 path = Path(directory, name)
-                key = path.relative_to(base).as_posix()
-                if not key.startswith(prefix) or path.is_symlink():
-                    continue
-                try:
-                    yield _info(key, path.stat())
-                except FileNotFoundError:
-                    continue  # moved away while we listed
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix) and not is_temporary(name) and not path.is_symlink():
+                    found.append((key, path))
+        for key, path in sorted(found):
+            try:
+                yield _info(key, path.stat())
+            except FileNotFoundError:
+                continue  # moved away while we listed
 
     def stat(self, key: str) -> ObjectInfo:
         try:
@@ -74,8 +76,11 @@ class FolderObjectStore:
             raise NotFound(f"no object {key!r} in the bucket {self.root}") from None
 
     def digest(self, key: str) -> str:
-        with self.open(key) as stream:
-            return hashlib.file_digest(stream, "sha256").hexdigest()
+        try:
+            with self.path(key).open("rb") as stream:
+                return hashlib.file_digest(stream, "sha256").hexdigest()
+        except FileNotFoundError:
+            raise NotFound(f"no object {key!r} in the bucket {self.root}") from None
 
     def put(self, key: str, source: IO[bytes]) -> ObjectInfo:
         target = self.path(key)

@@ -198,7 +198,8 @@ class SqliteOrderLedger:
     def dead_letters(
         self, reason: str | None = None, key: str | None = None, status: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         if reason:
             clauses.append("EXISTS (SELECT 1 FROM json_each(reasons) WHERE value = ?)")
             args.append(reason)
