@@ -8,7 +8,11 @@ and the exit code is 2 for bad input, 1 for a failed run.
 from __future__ import annotations
 
 import getpass
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -142,29 +146,40 @@ def run(
                     render.err.print(f"demo: dropped {render.escape(key)}")
             reporter = ProgressReporter(render.err)
             runner = Runner(_app(), on_start=reporter.start, on_execution=reporter.finished)
-            executions = runner.run_once()
-            if once:
+            with _stop_on_signals(runner.stop):
+                executions = runner.run_once()
                 _summary(executions)
-                if any(e.status != ExecutionStatus.SUCCEEDED for e in executions):
-                    raise typer.Exit(1)
-                return
-            _summary(executions)
-            _where_to_look(settings.home)
-            render.err.print("watching the bucket; press Ctrl-C to stop")
-            _watch(runner)
+                if runner.stop.is_set():
+                    render.err.print("stopped. Unfinished work resumes on the next `salesflow run`.")
+                    raise typer.Exit(130)
+                if once:
+                    failed = any(e.status != ExecutionStatus.SUCCEEDED for e in executions)
+                    raise typer.Exit(1 if failed else 0)
+                _where_to_look(settings.home)
+                render.err.print("watching the bucket; press Ctrl-C to stop")
+                runner.watch()
+            render.err.print("stopped. Unfinished work resumes on the next `salesflow run`.")
     except SalesflowError as exc:
         _fail(str(exc))
 
 
-def _watch(runner: Runner) -> None:
-    import threading
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: finish the chunk in hand, then stop. A second Ctrl-C stops at once
+    (still safe: every chunk is one transaction)."""
 
-    stop = threading.Event()
-    try:
-        runner.watch(stop)
-    except KeyboardInterrupt:
+    def request_stop(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        render.err.print("stopping after the current chunk (Ctrl-C again to stop now)")
         stop.set()
-    render.err.print("stopped. Unfinished work resumes on the next `salesflow run`.")
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _summary(executions: list[Any]) -> None:

@@ -63,6 +63,10 @@ class IngestSettings:
     workers: int = 2
 
 
+class Stopped(Exception):
+    """The caller asked to stop: the execution stays running and resumes next time."""
+
+
 @dataclass
 class IngestStats:
     """What a caller may want to know beyond the execution row."""
@@ -79,9 +83,19 @@ class OrdersPipeline:
         self.settings = settings or IngestSettings()
         self.stats = IngestStats()
 
-    def ingest(self, key: str, digest: str | None = None, progress: Progress | None = None) -> Execution:
+    def ingest(
+        self,
+        key: str,
+        digest: str | None = None,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Execution:
         """Process one object. The same key and content again has no second effect:
-        the succeeded execution is returned as it is."""
+        the succeeded execution is returned as it is.
+
+        ``should_stop`` is asked between chunks; when it says yes, Stopped is
+        raised and the execution stays running, to resume on the next ingest.
+        """
         digest = digest or self.store.digest(key)
         retry = self.settings.retry
         execution = retry.call(lambda: self.ledger.start_execution(Pipeline.ORDERS, key, digest))
@@ -89,7 +103,7 @@ class OrdersPipeline:
             return execution
         try:
             with _paused_gc():  # unpickling chunks makes millions of tuples: no cycles to find
-                self._run(execution, progress)
+                self._run(execution, progress, should_stop)
         except MalformedDocument as exc:
             self._quarantine(key, execution, exc)
             return self._finish(execution, ExecutionStatus.FAILED, str(exc), exc.offset)
@@ -98,10 +112,12 @@ class OrdersPipeline:
             return self._finish(execution, ExecutionStatus.FAILED, str(exc))
         return self._finish(execution, ExecutionStatus.SUCCEEDED)
 
-    def _run(self, execution: Execution, progress: Progress | None) -> None:
+    def _run(self, execution: Execution, progress: Progress | None, should_stop: Callable[[], bool] | None) -> None:
         for chunk_or_total in self._chunks(execution):
             if isinstance(chunk_or_total, Chunk):
                 self._commit(chunk_or_total)
+                if should_stop and should_stop():
+                    raise Stopped(f"stopped at record {chunk_or_total.checkpoint} of {execution.key}")
                 if progress:
                     progress(chunk_or_total.checkpoint, None)
             elif progress:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -60,6 +61,10 @@ def prefetch(produce: Callable[..., Iterator[T]], *args: Any, depth: int = 2) ->
 
 
 def _run(channel: Any, parent: int, produce: Callable[..., Iterator[Any]], args: tuple[Any, ...]) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides when to stop us,
+    # with SIGTERM, whatever handler it had when it forked.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         for item in produce(*args):
             _put(channel, parent, (_ITEM, item))

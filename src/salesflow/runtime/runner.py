@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import watchfiles
@@ -24,13 +24,14 @@ import watchfiles
 from salesflow.clock import utc_now
 from salesflow.domain.errors import ConfigError, NotFound
 from salesflow.domain.records import Execution
-from salesflow.pipelines.orders import Progress
+from salesflow.pipelines.orders import Progress, Stopped
 from salesflow.ports import ObjectInfo
 from salesflow.runtime.bootstrap import App
 
 ORDERS_PREFIX = "orders/"
 
 OnExecution = Callable[[Execution], None]
+Handler = Callable[[str, str, Progress | None, Callable[[], bool]], Execution]
 OnStart = Callable[[ObjectInfo], Progress | None]
 
 
@@ -41,8 +42,9 @@ class Runner:
     app: App
     on_start: OnStart | None = None  # called before an object is processed; may return a progress callback
     on_execution: OnExecution | None = None  # called after
+    stop: threading.Event = field(default_factory=threading.Event)  # set it to stop between chunks
 
-    def routes(self) -> dict[str, Callable[[str, str, Progress | None], Execution]]:
+    def routes(self) -> dict[str, Handler]:
         """Key prefix -> the pipeline that handles objects under it."""
         return {ORDERS_PREFIX: self.app.orders.ingest}
 
@@ -60,16 +62,22 @@ class Runner:
     def run_once(self) -> list[Execution]:
         """Process everything pending (waiting for objects still being written), then return."""
         executions: list[Execution] = []
-        while pending := self.pending():
+        while not self.stop.is_set() and (pending := self.pending()):
             settled = [info for info in pending if self._unsettled_for(info) <= 0]
             for info in settled:
+                if self.stop.is_set():
+                    break
                 executions.extend(self._process(info))
             if not settled:  # only objects still being written: wait until the first may be done
                 time.sleep(min(self._unsettled_for(info) for info in pending))
         return executions
 
-    def watch(self, stop: threading.Event) -> None:
-        """Process pending objects now, then on every bucket event and every scan interval, until stop."""
+    def watch(self, stop: threading.Event | None = None) -> None:
+        """Process pending objects now, then on every bucket event and every scan interval,
+        until the stop event (``self.stop`` unless one is given) is set."""
+        if stop is not None:
+            self.stop = stop
+        stop = self.stop
         settings = self.app.settings.watch
         self.run_once()
         changes = watchfiles.watch(
@@ -98,7 +106,10 @@ class Runner:
         handler = next(h for prefix, h in self.routes().items() if info.key.startswith(prefix))
         asked_at = utc_now()
         progress = self.on_start(info) if self.on_start else None
-        execution = handler(info.key, digest, progress)
+        try:
+            execution = handler(info.key, digest, progress, self.stop.is_set)
+        except Stopped:
+            return  # left pending: the next run resumes it from its checkpoint
         ledger.remember_object(info.key, info.version, digest, execution.id)
         if execution.finished_at is not None and execution.finished_at < asked_at:
             return  # the same content was done before: no second effect, nothing to report
