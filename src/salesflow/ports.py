@@ -67,8 +67,9 @@ class OrderLedger(Protocol):
     """
 
     def start_execution(self, pipeline: str, key: str, digest: str) -> Execution:
-        """The execution for (key, digest): a new one, the running one to resume, or the
-        succeeded one (then the caller does nothing)."""
+        """The execution for (key, digest): a new one; the running one (after a crash) or
+        the failed one (made running again) to resume from its checkpoint; or the
+        succeeded one, and then the caller does nothing."""
         ...
 
     def commit_chunk(self, chunk: Chunk) -> None:

@@ -112,15 +112,16 @@ def test_a_succeeded_execution_is_returned_again_instead_of_a_new_one(ledger: Le
     assert len(ledger.executions()) == 1
 
 
-def test_a_failed_execution_gives_way_to_a_new_one(ledger: Ledger) -> None:
+def test_a_failed_execution_is_redriven_from_its_checkpoint(ledger: Ledger) -> None:
     first = start(ledger)
-    ledger.finish_execution(first.id, ExecutionStatus.FAILED, "truncated document", 1234)
+    commit(ledger, first, [put(valid("A-1"), 0)], checkpoint=1)
+    ledger.finish_execution(first.id, ExecutionStatus.FAILED, "the database is busy", None)
 
-    second = start(ledger)
+    again = start(ledger)
 
-    assert second.id != first.id
-    assert (second.status, second.checkpoint) == (ExecutionStatus.RUNNING, 0)
-    assert ledger.execution(first.id).status == ExecutionStatus.FAILED
+    assert again.id == first.id
+    assert (again.status, again.checkpoint, again.error, again.finished_at) == (ExecutionStatus.RUNNING, 1, None, None)
+    assert len(ledger.executions()) == 1
 
 
 def test_new_content_under_the_same_key_is_a_new_execution(ledger: Ledger) -> None:

@@ -149,6 +149,13 @@ def normalise_record(raw: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def canonical_name(key: str, section: str | None = None) -> str:
+    """The canonical name of key at the top level of a record (section None), or inside
+    the contact or order section; unknown keys keep their own spelling."""
+    fields = {None: _SECTIONS, CONTACT: _CONTACT_FIELDS, ORDER: _ORDER_FIELDS}.get(section, {})
+    return fields.get(fold_key(key), key)
+
+
 class _Plans(dict[tuple[str, ...], tuple[str, ...] | None]):
     """Memo: a tuple of keys as they came -> their canonical names (None when two
     keys share a name). Files repeat a handful of layouts, so renaming a record

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from salesflow.domain.errors import PermanentError
-from salesflow.domain.orders import Reason, check_order, fold_key
+from salesflow.domain.orders import Reason, canonical_name, check_order, fold_key
 from salesflow.domain.records import LetterStatus
 from salesflow.jsoncodec import from_json
 from salesflow.ports import OrderLedger, OrderQueries
@@ -24,19 +24,26 @@ class RedriveOutcome:
 
 
 def parse_assignment(text: str) -> tuple[list[str], Any]:
-    """``order-info.qty=2`` -> (["order-info", "qty"], 2). VALUE is JSON if it parses, else text."""
+    """``order-info.qty=2`` -> (["order-info", "qty"], 2). VALUE is JSON if it parses
+    (numbers exact, as Decimal), else text."""
     field, sep, raw = text.partition("=")
-    if not sep or not field.strip():
+    path = [part.strip() for part in field.split(".")]
+    if not sep or not all(path):
         raise PermanentError(f"--set {text!r}: write FIELD=VALUE, e.g. --set order-info.qty=2")
     try:
-        value: Any = msgspec.json.decode(raw)
+        value: Any = from_json(raw)
     except msgspec.DecodeError:
         value = raw
-    return [part for part in field.strip().split(".") if part], value
+    return path, value
 
 
 def apply_assignments(record: Any, assignments: Sequence[tuple[list[str], Any]]) -> Any:
-    """A copy of record with each path set. Path parts match existing keys in any spelling."""
+    """A copy of record with each path set.
+
+    A path part matches an existing key in any spelling or alias
+    (``order_info.quantity`` finds ``"order-info"`` and ``"qty"``), so an edit
+    replaces the field the validator reads instead of adding a second one.
+    """
     if not assignments:
         return record
     if isinstance(record, _Unparsed):
@@ -46,15 +53,26 @@ def apply_assignments(record: Any, assignments: Sequence[tuple[list[str], Any]])
     edited = copy.deepcopy(record)
     for path, value in assignments:
         target = edited
+        section: str | None = None
         for depth, part in enumerate(path):
-            key = next((k for k in target if fold_key(k) == fold_key(part)), part)
+            key = _matching_key(target, part, section, depth)
             if depth == len(path) - 1:
                 target[key] = value
             else:
                 if not isinstance(target.get(key), dict):
                     target[key] = {}
+                section = canonical_name(key) if depth == 0 else ""
                 target = target[key]
     return edited
+
+
+def _matching_key(target: dict[str, Any], part: str, section: str | None, depth: int) -> str:
+    context = section if depth <= 1 else ""
+
+    def name(key: str) -> str:
+        return fold_key(canonical_name(key, context))
+
+    return next((key for key in target if name(key) == name(part)), part)
 
 
 def redrive(

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from io import BytesIO
-from typing import IO
+from typing import IO, Any
 
 from salesflow.domain.errors import MalformedDocument, SalesflowError, TransientError
 from salesflow.domain.orders import Order, Reason, check_order
@@ -158,9 +158,28 @@ class OrdersPipeline:
         try:
             retry.call(lambda: self.ledger.commit_chunk(chunk), self._count_retry)
         except TransientError:
-            failed = [(position, _WRITE_FAILED, record) for _, record, position in chunk.orders]
+            originals = self._records_as_they_arrived(chunk.key, {position for _, _, position in chunk.orders})
+            failed = [
+                (position, _WRITE_FAILED, to_json(originals[position]) if position in originals else record)
+                for _, record, position in chunk.orders
+            ]
             fallback = Chunk(chunk.execution_id, chunk.key, [], failed + chunk.rejected, chunk.checkpoint)
             retry.call(lambda: self.ledger.commit_chunk(fallback), self._count_retry)
+
+    def _records_as_they_arrived(self, key: str, positions: set[int]) -> dict[int, Any]:
+        """Read records again from the object (a rare path: only valid records are not kept
+        as they arrived). Missing ones, if the object is gone, keep their normalised form."""
+        reader = read_document if detect_format(key) is FormatName.DOCUMENT else read_lines
+        found: dict[int, Any] = {}
+        try:
+            with _open(self.store, key) as stream:
+                for block in reader(stream, max_record_bytes=self.settings.max_record_bytes):
+                    found.update((p, v) for p, v in zip(block.positions, block.values, strict=True) if p in positions)
+                    if len(found) == len(positions):
+                        break
+        except SalesflowError:
+            pass
+        return found
 
     def _count_retry(self, _: BaseException) -> None:
         self.stats.retries += 1
@@ -260,14 +279,15 @@ def produce_sequentially(
     key = execution.key
     reader = read_document if detect_format(key) is FormatName.DOCUMENT else read_lines
     builder = _ChunkBuilder(execution)
-    done = 0
+    done = cut = 0
     with _paused_gc(), _open(store, key) as stream:
         for block in reader(stream, max_record_bytes=max_record_bytes):
             builder.add(block, skip=max(0, execution.checkpoint - done))
             done += len(block.values)
             if builder.size >= chunk_records:
                 yield builder.cut(done)
-    if builder.size or done > execution.checkpoint:
+                cut = done
+    if done > max(cut, execution.checkpoint):
         yield builder.cut(done)
 
 

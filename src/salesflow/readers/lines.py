@@ -8,19 +8,18 @@ records. Positions are 1-based line numbers, as an editor shows them.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import IO, Any
 
-import orjson
+import msgspec
 
 from salesflow.readers.documents import BLOCK_BYTES, MAX_RECORD_BYTES
+from salesflow.readers.exact import parse_exact
 from salesflow.readers.types import Block, Span, Unreadable
 
 KEPT_PREFIX = 1024
-_LONG_DIGITS = re.compile(rb"\d{19}")
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def read_lines(
@@ -68,39 +67,29 @@ def read_lines(
 
 
 def _parse_lines(lines: list[bytes], first_number: int, max_record_bytes: int) -> Block:
-    numbered = [(first_number + i, line) for i, line in enumerate(lines) if line.strip()]
-    if not numbered:
-        return Block([], [])
-    positions = [number for number, _ in numbered]
-    if any(len(line) > max_record_bytes for _, line in numbered):
-        return Block(positions, [_parse_line(line, max_record_bytes) for _, line in numbered])
-    joined = b",".join(line for _, line in numbered)
-    if not _LONG_DIGITS.search(joined):
+    """Each non-blank line parsed on its own: a line never borrows from its neighbours."""
+    positions: list[int] = []
+    values: list[Any] = []
+    decode = _decoder.decode
+    for index, line in enumerate(lines):
+        if not line or line.isspace():
+            continue
+        positions.append(first_number + index)
+        if len(line) > max_record_bytes:
+            values.append(_too_large(line[:KEPT_PREFIX]))
+            continue
         try:
-            values = orjson.loads(b"[" + joined + b"]")
-            if len(values) == len(numbered):  # no line held two values
-                return Block(positions, values)
-        except orjson.JSONDecodeError:
-            pass
-    return Block(positions, [_parse_line(line, max_record_bytes) for _, line in numbered])
+            values.append(decode(line))
+        except (ValueError, RecursionError):  # msgspec's errors are ValueErrors
+            values.append(_parse_line_exactly(line))
+    return Block(positions, values)
 
 
-def _parse_line(line: bytes, max_record_bytes: int) -> Any:
-    if len(line) > max_record_bytes:
-        return _too_large(line[:KEPT_PREFIX])
-    if not _LONG_DIGITS.search(line):
-        try:
-            return orjson.loads(line)
-        except orjson.JSONDecodeError:
-            pass
+def _parse_line_exactly(line: bytes) -> Any:
     try:
-        return json.loads(line.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse)
+        return parse_exact(line.decode("utf-8"))
     except (ValueError, RecursionError):
         return Unreadable("malformed_json", line.decode("utf-8", "backslashreplace").rstrip("\r"))
-
-
-def _refuse(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _too_large(prefix: bytes) -> Unreadable:

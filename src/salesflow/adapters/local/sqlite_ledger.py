@@ -62,16 +62,23 @@ class SqliteOrderLedger:
         with transaction(self._conn) as conn:
             row = conn.execute(
                 "SELECT * FROM executions WHERE pipeline = ? AND key = ? AND digest = ?"
-                " AND status IN ('running', 'succeeded') ORDER BY started_at DESC LIMIT 1",
+                " ORDER BY started_at DESC, rowid DESC LIMIT 1",
                 (pipeline, key, digest),
             ).fetchone()
-            if row is not None:
-                return _execution(row)
-            execution_id = new_execution_id()
-            conn.execute(
-                "INSERT INTO executions (id, pipeline, key, digest, status, started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (execution_id, pipeline, key, digest, ExecutionStatus.RUNNING, utc_now()),
-            )
+            if row is None:
+                execution_id = new_execution_id()
+                conn.execute(
+                    "INSERT INTO executions (id, pipeline, key, digest, status, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (execution_id, pipeline, key, digest, ExecutionStatus.RUNNING, utc_now()),
+                )
+            else:
+                execution_id = row[0]
+                # A failed execution is redriven, like Step Functions does: same id, from its checkpoint.
+                conn.execute(
+                    "UPDATE executions SET status = 'running', finished_at = NULL, error = NULL, error_offset = NULL"
+                    " WHERE id = ? AND status = 'failed'",
+                    (execution_id,),
+                )
             return _execution(conn.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone())
 
     def commit_chunk(self, chunk: Chunk) -> None:

@@ -98,9 +98,14 @@ class InMemoryOrderLedger:
 
     def start_execution(self, pipeline: str, key: str, digest: str) -> Execution:
         for execution in reversed(self._executions.values()):
-            same = (execution.pipeline, execution.key, execution.digest) == (pipeline, key, digest)
-            if same and execution.status in (ExecutionStatus.RUNNING, ExecutionStatus.SUCCEEDED):
-                return execution
+            if (execution.pipeline, execution.key, execution.digest) != (pipeline, key, digest):
+                continue
+            if execution.status == ExecutionStatus.FAILED:  # redriven: resumes from its checkpoint
+                execution = replace(
+                    execution, status=ExecutionStatus.RUNNING, finished_at=None, error=None, error_offset=None
+                )
+                self._executions[execution.id] = execution
+            return execution
         execution_id = f"ex-{len(self._executions) + 1:012x}"
         execution = Execution(execution_id, pipeline, key, digest, ExecutionStatus.RUNNING, started_at=utc_now())
         self._executions[execution_id] = execution
