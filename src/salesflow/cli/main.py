@@ -70,6 +70,12 @@ LETTER_COLUMNS = ("id", "key", "position", "reasons", "status", "record")
 _state: dict[str, Any] = {}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        render.out.print(f"salesflow {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
     home: Annotated[
@@ -81,11 +87,12 @@ def _global(
             show_default=False,
         ),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
 ) -> None:
-    if version:
-        render.out.print(f"salesflow {__version__}")
-        raise typer.Exit()
+    if "app" in _state:  # a new invocation in the same process (tests): a fresh app for its home
+        _state.pop("app").close()
     _state["home"] = home
 
 

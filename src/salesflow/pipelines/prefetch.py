@@ -36,7 +36,8 @@ def prefetch(produce: Callable[..., Iterator[T]], *args: Any, depth: int = 2) ->
     """
     context = multiprocessing.get_context("fork")  # the child runs only pure reading code
     channel: Any = context.Queue(maxsize=depth)
-    child = context.Process(target=_run, args=(channel, os.getpid(), produce, args), daemon=True)
+    consumed = context.Event()  # set when everything was read: the child may exit
+    child = context.Process(target=_run, args=(channel, consumed, os.getpid(), produce, args), daemon=True)
     child.start()
     try:
         while True:
@@ -48,10 +49,11 @@ def prefetch(produce: Callable[..., Iterator[T]], *args: Any, depth: int = 2) ->
                 continue
             if kind == _ITEM:
                 yield payload
-            elif kind == _ERROR:
+                continue
+            consumed.set()
+            if kind == _ERROR:
                 raise payload
-            else:
-                return
+            return
     finally:
         if child.is_alive():
             child.terminate()
@@ -60,7 +62,9 @@ def prefetch(produce: Callable[..., Iterator[T]], *args: Any, depth: int = 2) ->
         channel.join_thread()
 
 
-def _run(channel: Any, parent: int, produce: Callable[..., Iterator[Any]], args: tuple[Any, ...]) -> None:
+def _run(
+    channel: Any, consumed: Any, parent: int, produce: Callable[..., Iterator[Any]], args: tuple[Any, ...]
+) -> None:
     # Ctrl-C reaches the whole process group; the parent decides when to stop us,
     # with SIGTERM, whatever handler it had when it forked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -71,6 +75,11 @@ def _run(channel: Any, parent: int, produce: Callable[..., Iterator[Any]], args:
         _put(channel, parent, (_DONE, None))
     except BaseException as exc:  # handed to the parent, which decides
         _put(channel, parent, (_ERROR, exc))
+    # Exiting joins the queue's feeder thread, which blocks until the pipe is read:
+    # wait until the parent has read everything, or is gone (then leave at once).
+    while not consumed.wait(_POLL_SECONDS):
+        if os.getppid() != parent:
+            os._exit(0)
 
 
 def _put(channel: Any, parent: int, message: tuple[str, Any]) -> None:

@@ -118,6 +118,19 @@ class Runner:
         yield execution
 
 
+_held_lock: list[int] = []  # the fd of the run lock while this process holds it
+
+
+def _forget_lock_in_child() -> None:
+    """A forked reader must not keep the home locked after its parent dies."""
+    for fd in _held_lock:
+        os.close(fd)
+    _held_lock.clear()
+
+
+os.register_at_fork(after_in_child=_forget_lock_in_child)
+
+
 @contextmanager
 def exclusive_home(home: Path) -> Iterator[None]:
     """Hold the home's run lock: two watchers on one home would race for the same objects."""
@@ -136,7 +149,9 @@ def exclusive_home(home: Path) -> Iterator[None]:
         lock.truncate()
         lock.write(str(os.getpid()))
         lock.flush()
+        _held_lock.append(lock.fileno())
         try:
             yield
         finally:
+            _held_lock.clear()
             fcntl.flock(lock, fcntl.LOCK_UN)
