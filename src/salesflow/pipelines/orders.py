@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from io import BytesIO
 from typing import IO, Any
 
+import msgspec
+
 from salesflow.domain.errors import MalformedDocument, SalesflowError, TransientError
 from salesflow.domain.orders import Order, Reason, check_order
 from salesflow.domain.records import Chunk, Execution, ExecutionStatus, Pipeline
@@ -55,7 +57,7 @@ _WRITE_FAILED = to_json([Reason.WRITE_FAILED])
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
-    chunk_records: int = 20_000
+    chunk_records: int = 8_000
     max_record_bytes: int = 16 << 20
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Objects at least this large are read by ``workers`` processes (0: never).
@@ -270,6 +272,19 @@ def produce_segments(
                 block = read_span(stream, span, max_record_bytes)
                 builder.add(block, skip=max(0, execution.checkpoint - span.first))
             yield builder.cut(segment.end)
+
+
+def produce_packed_segments(
+    store: ObjectStore, execution: Execution, segments: list[Segment], max_record_bytes: int
+) -> Iterator[bytes]:
+    """produce_segments for a worker process: each chunk packed as MessagePack, which
+    crosses the pipe at a third of pickle's cost (measured in docs/decisions.md)."""
+    for chunk in produce_segments(store, execution, segments, max_record_bytes):
+        yield _pack_chunk(chunk)
+
+
+_pack_chunk = msgspec.msgpack.Encoder().encode
+_unpack_chunk = msgspec.msgpack.Decoder(Chunk).decode
 
 
 def produce_sequentially(

@@ -26,6 +26,7 @@ _DONE = "done"
 _ITEM = "item"
 _ERROR = "error"
 _POLL_SECONDS = 0.5
+NICENESS = 10
 
 
 def prefetch(produce: Callable[..., Iterator[T]], *args: Any, depth: int = 2) -> Iterator[T]:
@@ -69,6 +70,8 @@ def _run(
     # with SIGTERM, whatever handler it had when it forked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The parent's commits are the critical path; readers only need to keep ahead.
+    os.nice(NICENESS)
     try:
         for item in produce(*args):
             _put(channel, parent, (_ITEM, item))

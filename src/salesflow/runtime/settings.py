@@ -28,7 +28,7 @@ CONFIG_NAME = "salesflow.toml"
 
 class OrdersSettings(BaseModel):
     chunk_records: int = Field(
-        20_000, ge=1, description="records per transaction (rounded up to whole 256 KB read blocks)"
+        8_000, ge=1, description="records per transaction (rounded up to whole 256 KB read blocks)"
     )
     max_record_mb: int = Field(16, ge=1, description="a single record (or line) larger than this is refused")
     retries: int = Field(3, ge=0, description="retries of a failed write before records go to the queue")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from salesflow.domain.errors import PermanentError, TransientError
+from salesflow.domain.errors import ConfigError, PermanentError, TransientError
 
 SCHEMA = """
 -- The change log is where order records live. Each write of an order appends
@@ -21,14 +21,22 @@ SCHEMA = """
 -- at its latest change. So the old image of a change is one lookup away and
 -- no record is ever written twice: half the bytes of a table plus a
 -- trigger-copied change log (measured in docs/decisions.md).
+-- One row per transaction that changed orders: where its records came from and
+-- when it committed (the event time of its changes), kept once, not per record.
+CREATE TABLE IF NOT EXISTS commits (
+    id           INTEGER PRIMARY KEY,
+    execution_id TEXT,            -- NULL for changes made by hand (orders delete)
+    source_key   TEXT,
+    committed_at TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS change_log (
     sequence        INTEGER PRIMARY KEY,  -- rows are never deleted, so never reused
     order_id        TEXT NOT NULL,
     image           TEXT,                 -- NULL for a removal
     prev_sequence   INTEGER,              -- NULL when the order did not exist
-    source_key      TEXT,
+    commit_id       INTEGER NOT NULL,
     source_position INTEGER,
-    event_time      TEXT NOT NULL,
     event_type      TEXT GENERATED ALWAYS AS (
         CASE WHEN image IS NULL THEN 'REMOVE' WHEN prev_sequence IS NULL THEN 'INSERT' ELSE 'MODIFY' END
     ) VIRTUAL
@@ -59,15 +67,20 @@ SELECT h.order_id,
        c.image ->> '$.order_info.quantity'     AS quantity,
        c.image ->> '$.order_info.price'        AS price,
        c.image                                 AS record,
-       c.source_key,
+       m.source_key,
        c.source_position,
-       c.event_time                            AS updated_at
-FROM order_heads AS h JOIN change_log AS c ON c.sequence = h.sequence;
+       m.committed_at                          AS updated_at
+FROM order_heads AS h
+JOIN change_log AS c ON c.sequence = h.sequence
+JOIN commits AS m ON m.id = c.commit_id;
 
 -- Every change with both images, as DynamoDB Streams shows them.
 CREATE VIEW IF NOT EXISTS changes AS
-SELECT c.sequence, c.event_type, c.order_id, p.image AS old_image, c.image AS new_image, c.event_time
-FROM change_log AS c LEFT JOIN change_log AS p ON p.sequence = c.prev_sequence;
+SELECT c.sequence, c.event_type, c.order_id, p.image AS old_image, c.image AS new_image,
+       m.committed_at AS event_time, m.source_key, c.source_position
+FROM change_log AS c
+JOIN commits AS m ON m.id = c.commit_id
+LEFT JOIN change_log AS p ON p.sequence = c.prev_sequence;
 
 CREATE TABLE IF NOT EXISTS executions (
     id           TEXT PRIMARY KEY,
@@ -123,6 +136,8 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 """
 
+SCHEMA_VERSION = 1
+
 # SQLite result codes (primary, low byte) that a retry can get past.
 _TRANSIENT_CODES = {5, 6, 10, 13, 15}  # BUSY, LOCKED, IOERR, FULL, PROTOCOL
 
@@ -139,8 +154,20 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB: bounded whatever the file size (64 MiB was no faster)
     if not read_only:
-        conn.executescript(SCHEMA)
+        _create_or_check(conn, path)
     return conn
+
+
+def _create_or_check(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, SCHEMA_VERSION):
+        conn.close()
+        raise ConfigError(
+            f"{path} was made by another version of salesflow (schema {version}, this one reads "
+            f"{SCHEMA_VERSION}); move it away to start afresh"
+        )
+    conn.executescript(SCHEMA)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 @contextmanager

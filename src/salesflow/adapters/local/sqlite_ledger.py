@@ -25,15 +25,20 @@ from salesflow.domain.records import (
 )
 from salesflow.jsoncodec import from_json, to_json
 
+# Rows are (order_id, record JSON, position), exactly as a Chunk carries them, so
+# executemany binds them with no Python work per row; the commit they belong to
+# is the newest row of commits, written first in the same transaction.
 _PUT_ORDER = """
-INSERT INTO change_log (order_id, image, prev_sequence, source_key, source_position, event_time)
-VALUES (?1, ?2, (SELECT sequence FROM order_heads WHERE order_id = ?1), ?3, ?4, ?5)
+INSERT INTO change_log (order_id, image, prev_sequence, commit_id, source_position)
+VALUES (?1, ?2, (SELECT sequence FROM order_heads WHERE order_id = ?1), (SELECT max(id) FROM commits), ?3)
 """
 
 _REMOVE_ORDER = """
-INSERT INTO change_log (order_id, image, prev_sequence, event_time)
-SELECT order_id, NULL, sequence, ? FROM order_heads WHERE order_id = ?
+INSERT INTO change_log (order_id, image, prev_sequence, commit_id)
+SELECT order_id, NULL, sequence, (SELECT max(id) FROM commits) FROM order_heads WHERE order_id = ?
 """
+
+_NEW_COMMIT = "INSERT INTO commits (execution_id, source_key, committed_at) VALUES (?, ?, ?)"
 
 _QUEUE_LETTERS = """
 INSERT INTO dead_letters (execution_id, key, position, reasons, record, status, created_at, updated_at)
@@ -85,7 +90,8 @@ class SqliteOrderLedger:
         now, key, execution_id = utc_now(), chunk.key, chunk.execution_id
         with transaction(self._conn) as conn:
             if chunk.orders:
-                conn.executemany(_PUT_ORDER, [(oid, rec, key, pos, now) for oid, rec, pos in chunk.orders])
+                conn.execute(_NEW_COMMIT, (execution_id, key, now))
+                conn.executemany(_PUT_ORDER, chunk.orders)
             if chunk.rejected:
                 conn.executemany(
                     _QUEUE_LETTERS,
@@ -120,7 +126,8 @@ class SqliteOrderLedger:
                 detail["record_before"] = letter.record
                 detail["record_after"] = record
             if isinstance(outcome, Order):
-                conn.execute(_PUT_ORDER, (outcome.order_id, to_json(outcome.record), letter.key, letter.position, now))
+                conn.execute(_NEW_COMMIT, (letter.execution_id, letter.key, now))
+                conn.execute(_PUT_ORDER, (outcome.order_id, to_json(outcome.record), letter.position))
                 status = LetterStatus.REDRIVEN
                 detail["result"] = "stored"
                 detail["order_id"] = outcome.order_id
@@ -149,7 +156,8 @@ class SqliteOrderLedger:
     def delete_orders(self, order_ids: Sequence[str]) -> int:
         with transaction(self._conn) as conn:
             now = utc_now()
-            return sum(conn.execute(_REMOVE_ORDER, (now, order_id)).rowcount for order_id in dict.fromkeys(order_ids))
+            conn.execute(_NEW_COMMIT, (None, None, now))
+            return sum(conn.execute(_REMOVE_ORDER, (order_id,)).rowcount for order_id in dict.fromkeys(order_ids))
 
     # -- objects seen by the watcher ------------------------------------------
 
