@@ -8,6 +8,7 @@ and the exit code is 2 for bad input, 1 for a failed run.
 from __future__ import annotations
 
 import getpass
+import shutil
 import signal
 import sys
 import threading
