@@ -200,12 +200,25 @@ def _summary(executions: list[Any]) -> None:
 
 
 def _where_to_look(home: Path) -> None:
+    me = _program()
     render.err.print(
         "where to look:\n"
-        f"  bucket      {home / 'bucket'} (drop .json / .jsonl files into orders/)\n"
+        f"  bucket      {home / 'bucket'} (drop .json / .jsonl files into orders/, or `{me} put FILE`)\n"
         f"  database    {home / 'salesflow.db'} (SQLite)\n"
-        '  commands    salesflow status | executions | dlq list | sql "SELECT * FROM orders"'
+        f'  commands    {me} status | executions | dlq list | sql "SELECT * FROM orders"',
+        markup=False,
     )
+
+
+def _program() -> str:
+    """How the user can call this program again: `salesflow` if that is on PATH, else its path."""
+    invoked = Path(sys.argv[0])
+    if invoked.name != "salesflow":
+        return "salesflow"
+    on_path = shutil.which("salesflow")
+    if on_path and invoked.exists() and Path(on_path).resolve() == invoked.resolve():
+        return "salesflow"
+    return str(invoked)
 
 
 # -- executions ----------------------------------------------------------------
