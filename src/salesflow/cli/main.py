@@ -235,10 +235,7 @@ def executions_list(
     if ctx.invoked_subcommand:
         return
     rows = [render.as_dict(e) for e in _app().ledger.executions(status, limit)]
-    if json:
-        render.print_json(rows)
-    else:
-        render.print_table(rows, EXECUTION_COLUMNS, "Executions")
+    render.show_rows(rows, EXECUTION_COLUMNS, "Executions", json)
 
 
 @executions_app.command("show")
@@ -252,10 +249,7 @@ def executions_show(
     except SalesflowError as exc:
         _fail(str(exc))
     execution["rejected_by_reason"] = _app().ledger.reasons_of(execution_id)
-    if json:
-        render.print_json(execution)
-    else:
-        render.print_record(execution)
+    render.show_one(execution, json)
 
 
 # -- dead letters --------------------------------------------------------------
@@ -273,10 +267,7 @@ def dlq_list(
     rows = [render.as_dict(letter) for letter in _app().ledger.dead_letters(reason, key, status, limit)]
     for row in rows:
         row.pop("history", None)
-    if json:
-        render.print_json(rows)
-    else:
-        render.print_table(rows, LETTER_COLUMNS, "Dead letters")
+    render.show_rows(rows, LETTER_COLUMNS, "Dead letters", json)
 
 
 @dlq_app.command("show")
@@ -286,10 +277,7 @@ def dlq_show(letter_id: Annotated[int, typer.Argument(metavar="ID")], json: Json
         letter = render.as_dict(_app().ledger.dead_letter(letter_id))
     except SalesflowError as exc:
         _fail(str(exc))
-    if json:
-        render.print_json(letter)
-    else:
-        render.print_record(letter)
+    render.show_one(letter, json)
 
 
 @dlq_app.command("redrive")
@@ -364,10 +352,7 @@ def orders_show(order_id: Annotated[str, typer.Argument(metavar="ID")], json: Js
         order = _app().ledger.order(order_id)
     except SalesflowError as exc:
         _fail(str(exc))
-    if json:
-        render.print_json(order)
-    else:
-        render.print_record(order)
+    render.show_one(order, json)
 
 
 @orders_app.command("delete")
@@ -396,10 +381,7 @@ def sql(
         result = sql_engine(_app().settings).query(query)
     except SalesflowError as exc:
         _fail(str(exc))
-    if json:
-        render.print_json(result.as_dicts())
-    else:
-        render.print_table(result.as_dicts(), result.columns, "Rows")
+    render.show_rows(result.as_dicts(), result.columns, "Rows", json)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["cell", "err", "escape", "out", "print_json", "print_record", "print_table"]
+__all__ = ["cell", "err", "escape", "out", "print_json", "print_record", "print_table", "show_one", "show_rows"]
 from rich.table import Table
 
 from salesflow.jsoncodec import to_json
@@ -28,6 +28,22 @@ def as_dict(item: Any) -> dict[str, Any]:
 def print_json(value: Any) -> None:
     """JSON for machines: the value alone on stdout."""
     sys.stdout.write(to_json(value) + "\n")
+
+
+def show_rows(rows: list[dict[str, Any]], columns: Sequence[str], title: str, json: bool) -> None:
+    """A listing: a JSON array of objects for machines, else a table."""
+    if json:
+        print_json(rows)
+    else:
+        print_table(rows, columns, title)
+
+
+def show_one(item: dict[str, Any], json: bool) -> None:
+    """One item: a JSON object for machines, else name: value lines."""
+    if json:
+        print_json(item)
+    else:
+        print_record(item)
 
 
 def print_table(rows: Iterable[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
