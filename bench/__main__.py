@@ -17,12 +17,12 @@ from pathlib import Path
 
 import orjson
 
-from bench import orders
+from bench import batch, orders
 from bench.measure import CommandFailed, command_line, machine_facts, now_utc
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-BENCHMARKS = {"orders": orders}
+BENCHMARKS = {"orders": orders, "batch": batch}
 INTRO = """# Benchmarks
 
 Figures measured with `python -m bench` (`make bench`); how each is measured is in
@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example, a quick check of the harness: python -m bench orders --orders 20000 --skip-10m",
+        epilog="Examples, quick checks of the harness: python -m bench orders --orders 20000 --skip-10m; "
+        "python -m bench batch --orders 20000",
     )
     parser.add_argument(
         "benchmarks",

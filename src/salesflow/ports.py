@@ -7,9 +7,11 @@ imports this module and the domain, never an adapter.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+from salesflow.domain.notices import Notice
 from salesflow.domain.orders import Order, Reason
 from salesflow.domain.records import (
     Chunk,
@@ -55,6 +57,15 @@ class ObjectStore(Protocol):
 
     def move(self, key: str, new_key: str) -> None:
         """Rename an object (quarantine, archive). Raises NotFound."""
+        ...
+
+    def writer(self, key: str) -> AbstractContextManager[IO[bytes]]:
+        """A binary file to write an object into; it appears whole when the block exits
+        without error, and not at all otherwise."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove an object; no error if it is not there."""
         ...
 
 
@@ -120,3 +131,53 @@ class OrderQueries(Protocol):
     def status(self) -> dict[str, Any]:
         """Counts per table and per execution status, and the last error."""
         ...
+
+
+# The notifier port came after the others; its import sits here so the lines above stay as they were.
+
+
+class Notifier(Protocol):
+    """Tells people what happened (log, webhooks, SNS): execution outcomes, DLQ depth, stream lag.
+
+    ``notify`` never blocks and never raises: a notifier that cannot deliver logs why
+    and drops or queues the notice; a pipeline never fails because of its notifier.
+    """
+
+    def notify(self, notice: Notice) -> None: ...
+
+
+class BatchLedger(Protocol):
+    """The batch pipeline's durable state: waiting files, batches and their steps, the
+    current processed state, KPI tables and refused rows. Each method is atomic."""
+
+    def register_file(self, key: str, version: str, table: str, modified_at: float) -> bool: ...
+
+    def pending_files(self) -> list[Any]: ...
+
+    def state_keys(self) -> dict[str, str]: ...
+
+    def start_batch(self, batch_id: str, files: Sequence[str]) -> Any: ...
+
+    def step(self, execution_id: str, step: str, status: str, detail: dict[str, Any] | None = None) -> None: ...
+
+    def publish(
+        self,
+        batch_id: str,
+        state: dict[str, str],
+        order_kpis: Sequence[Any],
+        category_kpis: Sequence[Any],
+        rejected: Sequence[tuple[str, int, str, str]],
+        counts: dict[str, Any],
+    ) -> None:
+        """Make a batch's results visible, all together."""
+        ...
+
+    def finish_batch(self, batch_id: str, status: ExecutionStatus, error: str | None = None) -> Any: ...
+
+    def batches(self, status: str | None = None, limit: int | None = None) -> list[Any]: ...
+
+    def execution_of(self, batch_id: str) -> Execution: ...
+
+    def kpis(
+        self, table: str, start: str | None = None, end: str | None = None, category: str | None = None
+    ) -> list[dict[str, Any]]: ...

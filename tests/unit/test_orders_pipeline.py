@@ -35,8 +35,8 @@ from salesflow.domain.orders import Order, check_order
 from salesflow.domain.records import Chunk, Execution, ExecutionStatus, LetterStatus
 from salesflow.jsoncodec import from_json
 from salesflow.pipelines.orders import IngestSettings, OrdersPipeline, Stopped
-from salesflow.pipelines.retry import RetryPolicy
 from salesflow.ports import ObjectStore
+from salesflow.retry import RetryPolicy
 
 NO_WAIT = RetryPolicy(retries=3, base=0)
 FAST = IngestSettings(chunk_records=50, retry=NO_WAIT)

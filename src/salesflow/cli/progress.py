@@ -47,11 +47,13 @@ class ProgressReporter:
             self._bar.stop()
             self._bar = None
         colour = "green" if execution.status == ExecutionStatus.SUCCEEDED else "red"
-        line = (
-            f"[{colour}]{execution.status}[/{colour}] {escape(execution.key)} "
-            f"({execution.id}): {execution.records:,} records, {execution.stored:,} stored, "
+        outcome = (
+            f"{execution.records:,} rows, {execution.stored:,} valid, {execution.rejected:,} refused"
+            if execution.pipeline == "batch"
+            else f"{execution.records:,} records, {execution.stored:,} stored, "
             f"{execution.rejected:,} to the dead-letter queue"
         )
+        line = f"[{colour}]{execution.status}[/{colour}] {escape(execution.key)} ({execution.id}): {outcome}"
         if execution.error:
             line += f"\n  {escape(execution.error)}"
         self.console.print(line)

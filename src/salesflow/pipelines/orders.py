@@ -35,7 +35,6 @@ from salesflow.domain.orders import Order, Reason, check_order
 from salesflow.domain.records import Chunk, Execution, ExecutionStatus, Pipeline
 from salesflow.jsoncodec import to_json
 from salesflow.pipelines.prefetch import prefetch
-from salesflow.pipelines.retry import RetryPolicy
 from salesflow.ports import ObjectStore, OrderLedger
 from salesflow.readers import (
     FormatName,
@@ -49,6 +48,7 @@ from salesflow.readers import (
     read_lines_span,
 )
 from salesflow.readers.types import Block, Span, Unreadable
+from salesflow.retry import RetryPolicy
 
 Progress = Callable[[int, int | None], None]  # (records done, records in the file if known)
 QUARANTINE = "quarantine/"

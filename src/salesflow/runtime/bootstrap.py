@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from salesflow.adapters.local.folder_store import FolderObjectStore
+from salesflow.adapters.local.notifiers import FanOutNotifier, LogNotifier, WebhookNotifier
+from salesflow.adapters.local.sqlite_batches import SqliteBatchLedger
 from salesflow.adapters.local.sqlite_db import connect
 from salesflow.adapters.local.sqlite_ledger import SqliteOrderLedger
+from salesflow.pipelines.batch import BatchPipeline, BatchSettings
 from salesflow.pipelines.orders import IngestSettings, OrdersPipeline
-from salesflow.pipelines.retry import RetryPolicy
+from salesflow.ports import Notifier
+from salesflow.retry import RetryPolicy
 from salesflow.runtime.settings import Settings
 
 
@@ -20,8 +24,13 @@ class App:
     store: FolderObjectStore
     ledger: SqliteOrderLedger
     orders: OrdersPipeline
+    batches: SqliteBatchLedger
+    batch: BatchPipeline
+    notifier: FanOutNotifier
 
     def close(self) -> None:
+        self.notifier.close()
+        self.batches.close()
         self.ledger.close()
 
 
@@ -41,4 +50,16 @@ def build_app(settings: Settings) -> App:
             workers=orders.workers,
         ),
     )
-    return App(settings, store, ledger, pipeline)
+    notifiers: list[Notifier] = [LogNotifier()]
+    if settings.notify.webhooks:
+        notifiers.append(WebhookNotifier(settings.notify.webhooks, timeout=settings.notify.timeout_seconds))
+    notifier = FanOutNotifier(notifiers)
+    batches = SqliteBatchLedger(connect(settings.database))
+    batch = settings.batch
+    batch_pipeline = BatchPipeline(
+        store,
+        batches,
+        notifier,
+        BatchSettings(batch.settle_seconds, batch.max_files, tuple(batch.item_key), batch.columns),
+    )
+    return App(settings, store, ledger, pipeline, batches, batch_pipeline, notifier)

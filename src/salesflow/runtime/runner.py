@@ -22,6 +22,7 @@ from pathlib import Path
 import watchfiles
 
 from salesflow.clock import utc_now
+from salesflow.domain.batch import table_of
 from salesflow.domain.errors import ConfigError, NotFound
 from salesflow.domain.records import Execution
 from salesflow.pipelines.orders import Progress, Stopped
@@ -29,6 +30,7 @@ from salesflow.ports import ObjectInfo
 from salesflow.runtime.bootstrap import App
 
 ORDERS_PREFIX = "orders/"
+RAW_PREFIX = "raw-data/"
 
 OnExecution = Callable[[Execution], None]
 Handler = Callable[[str, str, Progress | None, Callable[[], bool]], Execution]
@@ -49,7 +51,8 @@ class Runner:
         return {ORDERS_PREFIX: self.app.orders.ingest}
 
     def pending(self) -> list[ObjectInfo]:
-        """Objects under a routed prefix that are new or changed since they were handled."""
+        """Objects under a routed prefix that are new or changed since they were handled,
+        and raw-data/ files not yet noted for a batch."""
         seen = self.app.ledger.seen_objects()
         found = []
         for prefix in self.routes():
@@ -57,10 +60,19 @@ class Runner:
                 known = seen.get(info.key)
                 if known is None or known[0] != info.version:
                     found.append(info)
+        noted = self.app.batches.known_versions()
+        found += [
+            info
+            for info in self.app.store.list(RAW_PREFIX)
+            if noted.get(info.key) != info.version and table_of(info.key) is not None
+        ]
         return sorted(found, key=lambda info: info.key)
 
-    def run_once(self) -> list[Execution]:
-        """Process everything pending (waiting for objects still being written), then return."""
+    def run_once(self, at_once: bool = True) -> list[Execution]:
+        """Process everything pending (waiting for objects still being written), then return.
+
+        Batches of raw-data/ files start at once (``at_once``), or, when watching,
+        only once the batch has settled (batch.settle_seconds) or is full."""
         executions: list[Execution] = []
         while not self.stop.is_set() and (pending := self.pending()):
             settled = [info for info in pending if self._unsettled_for(info) <= 0]
@@ -70,7 +82,23 @@ class Runner:
                 executions.extend(self._process(info))
             if not settled:  # only objects still being written: wait until the first may be done
                 time.sleep(min(self._unsettled_for(info) for info in pending))
+        executions.extend(self._run_batches(at_once))
         return executions
+
+    def recover(self) -> list[Execution]:
+        """Settle what a crash left half done (batches), before anything new starts."""
+        return self.app.batch.recover()
+
+    def _run_batches(self, at_once: bool) -> Iterator[Execution]:
+        batch = self.app.batch
+        while not self.stop.is_set():
+            files = batch.ready(time.time(), at_once)
+            if not files:
+                return
+            execution = batch.run(files)
+            if self.on_execution:
+                self.on_execution(execution)
+            yield execution
 
     def watch(self, stop: threading.Event | None = None) -> None:
         """Process pending objects now, then on every bucket event and every scan interval,
@@ -79,25 +107,35 @@ class Runner:
             self.stop = stop
         stop = self.stop
         settings = self.app.settings.watch
-        self.run_once()
+        self.run_once(at_once=False)
+        # Wake at least every second, so a batch starts once it has settled.
+        tick = min(settings.scan_seconds, 1.0)
         changes = watchfiles.watch(
             self.app.store.root,
             stop_event=stop,
-            rust_timeout=int(settings.scan_seconds * 1000),
+            rust_timeout=int(tick * 1000),
             yield_on_timeout=True,
             debounce=200,
             step=50,
         )
-        for _ in changes:
+        last_scan = time.monotonic()
+        for changed in changes:
             if stop.is_set():
                 break
-            self.run_once()
+            if changed or time.monotonic() - last_scan >= settings.scan_seconds:
+                self.run_once(at_once=False)
+                last_scan = time.monotonic()
+            else:
+                list(self._run_batches(at_once=False))
 
     def _unsettled_for(self, info: ObjectInfo) -> float:
         """Seconds until the object has been still for watch.settle_seconds (<= 0: now)."""
         return info.modified_at + self.app.settings.watch.settle_seconds - time.time()
 
     def _process(self, info: ObjectInfo) -> Iterator[Execution]:
+        if info.key.startswith(RAW_PREFIX):
+            self.app.batch.register(info)  # batches start from _run_batches, once ready
+            return
         ledger, store = self.app.ledger, self.app.store
         try:
             digest = store.digest(info.key)

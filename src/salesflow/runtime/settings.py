@@ -43,6 +43,20 @@ class WatchSettings(BaseModel):
     settle_seconds: float = Field(0.5, ge=0, description="an object must be unchanged this long before it is read")
 
 
+class BatchConfig(BaseModel):
+    settle_seconds: float = Field(2.0, ge=0, description="start a batch once no raw-data file arrived this long")
+    max_files: int = Field(100, ge=1, description="... or once this many files are pending")
+    item_key: list[str] = Field(["order_item_id"], min_length=1, description="columns that identify an item")
+    columns: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="per table: canonical column = name in the file"
+    )
+
+
+class NotifySettings(BaseModel):
+    webhooks: list[str] = Field(default_factory=list, description="URLs that get every notice as a JSON POST")
+    timeout_seconds: float = Field(5.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All settings of one salesflow home."""
 
@@ -51,6 +65,8 @@ class Settings(BaseSettings):
     home: Path = DEFAULT_HOME
     orders: OrdersSettings = OrdersSettings()
     watch: WatchSettings = WatchSettings()
+    batch: BatchConfig = BatchConfig()
+    notify: NotifySettings = NotifySettings()
 
     @classmethod
     def settings_customise_sources(

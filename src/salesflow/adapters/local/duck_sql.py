@@ -19,7 +19,10 @@ import pyarrow as pa
 from salesflow.domain.errors import ReadOnlyQuery
 
 # Tables (or views) of the SQLite database that SQL may name.
-TABLES = ("orders", "dead_letters", "executions", "changes")
+TABLES = (
+    "orders", "dead_letters", "executions", "changes",
+    "order_kpi", "category_kpi", "rejected_rows", "batches", "execution_steps",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -95,6 +96,25 @@ class FolderObjectStore:
         finally:
             temp.unlink(missing_ok=True)
         return self.stat(key)
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[IO[bytes]]:
+        """A file to write the object into; it appears whole when the block ends without error."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            with temp.open("wb") as out:
+                yield out
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        """Remove an object if it exists."""
+        self.path(key).unlink(missing_ok=True)
 
     def move(self, key: str, new_key: str) -> None:
         source, target = self.path(key), self.path(new_key)

@@ -126,6 +126,71 @@ CREATE TABLE IF NOT EXISTS dead_letter_actions (
 );
 CREATE INDEX IF NOT EXISTS dead_letter_actions_by_letter ON dead_letter_actions (letter_id, id);
 
+-- The batch pipeline. Files under raw-data/ wait here until a batch takes them.
+CREATE TABLE IF NOT EXISTS batch_files (
+    key         TEXT PRIMARY KEY,
+    version     TEXT NOT NULL,
+    table_name  TEXT NOT NULL,
+    modified_at REAL NOT NULL,
+    batch_id    TEXT              -- NULL while pending
+);
+
+CREATE TABLE IF NOT EXISTS batches (
+    id           TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    status       TEXT NOT NULL,   -- running, succeeded, failed
+    files        TEXT NOT NULL,   -- JSON array of keys
+    counts       TEXT NOT NULL DEFAULT '{}',
+    published    INTEGER NOT NULL DEFAULT 0,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    error        TEXT
+);
+
+-- The current processed state: one Parquet object per table, swapped atomically.
+CREATE TABLE IF NOT EXISTS batch_state (
+    table_name TEXT PRIMARY KEY,
+    key        TEXT NOT NULL,
+    batch_id   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS order_kpi (
+    order_date       TEXT PRIMARY KEY,
+    total_orders     INTEGER NOT NULL,
+    total_revenue    TEXT NOT NULL,   -- exact decimal, to the cent
+    total_items_sold INTEGER NOT NULL,
+    return_rate      TEXT NOT NULL,
+    unique_customers INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS category_kpi (
+    category        TEXT NOT NULL,
+    order_date      TEXT NOT NULL,
+    daily_revenue   TEXT NOT NULL,
+    avg_order_value TEXT NOT NULL,
+    avg_return_rate TEXT NOT NULL,
+    PRIMARY KEY (category, order_date)
+);
+
+CREATE TABLE IF NOT EXISTS rejected_rows (
+    batch_id TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    row      INTEGER NOT NULL,    -- record number in the file (the header is 0)
+    reasons  TEXT NOT NULL,       -- JSON array of reason codes
+    record   TEXT NOT NULL        -- JSON object of the row as it came
+);
+
+-- The steps of an execution, as a Step Functions execution view shows them.
+CREATE TABLE IF NOT EXISTS execution_steps (
+    execution_id TEXT NOT NULL,
+    step         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    detail       TEXT,
+    PRIMARY KEY (execution_id, step)
+);
+
 -- Objects already seen in the bucket, so a scan hashes only what changed.
 CREATE TABLE IF NOT EXISTS objects (
     key          TEXT PRIMARY KEY,
@@ -136,7 +201,7 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # every change so far only adds tables: older files are upgraded in place
 
 # SQLite result codes (primary, low byte) that a retry can get past.
 _TRANSIENT_CODES = {5, 6, 10, 13, 15}  # BUSY, LOCKED, IOERR, FULL, PROTOCOL
@@ -160,10 +225,10 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
 
 def _create_or_check(conn: sqlite3.Connection, path: Path) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, SCHEMA_VERSION):
+    if version > SCHEMA_VERSION:
         conn.close()
         raise ConfigError(
-            f"{path} was made by another version of salesflow (schema {version}, this one reads "
+            f"{path} was made by a newer salesflow (schema {version}, this one reads "
             f"{SCHEMA_VERSION}); move it away to start afresh"
         )
     conn.executescript(SCHEMA)

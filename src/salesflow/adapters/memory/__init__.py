@@ -6,6 +6,7 @@ both), and the ledger can inject faults, dlt-style, to exercise retries.
 """
 
 from salesflow.adapters.memory.ledger import InMemoryOrderLedger
+from salesflow.adapters.memory.notifier import InMemoryNotifier
 from salesflow.adapters.memory.object_store import InMemoryObjectStore
 
-__all__ = ["InMemoryObjectStore", "InMemoryOrderLedger"]
+__all__ = ["InMemoryNotifier", "InMemoryObjectStore", "InMemoryOrderLedger"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import PurePosixPath
@@ -49,6 +50,17 @@ class InMemoryObjectStore:
         self._versions += 1
         self._objects[key] = _Stored(bytes(data), self._versions, self._clock())
         return self.stat(key)
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[IO[bytes]]:
+        """A buffer that becomes the object when the block ends without error."""
+        buffer = BytesIO()
+        yield buffer
+        buffer.seek(0)
+        self.put(key, buffer)
+
+    def delete(self, key: str) -> None:
+        self._objects.pop(key, None)
 
     def move(self, key: str, new_key: str) -> None:
         stored = self._get(key)

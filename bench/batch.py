@@ -1,0 +1,502 @@
+"""The batch benchmark of issue 4: salesflow's CSV-to-KPI batch against hand-written polars and pandas.
+
+On one generated batch (make_batch.py: 1,000,000 orders, about 3,000,000 items,
+2,000 products, about 1 % invalid rows, a few duplicates and updates), measured
+in processes of their own, alternately (A B C A B C ...) so that noise on a
+shared machine hits all alike; medians are reported:
+
+A. salesflow end to end in a fresh home: ``salesflow --home H put FILE KEY`` of
+   products.csv, every orders and order_items file under raw-data/, then
+   ``salesflow --home H run --once``; time from the start of the first put to the
+   end of run --once, peak RSS of the process tree.
+B. batch_polars.py: the same KPIs in a hand-written polars script.
+C. batch_pandas.py: the same KPIs in pandas.
+
+Every salesflow run's order_kpi and category_kpi (in H/salesflow.db) are checked
+against the polars script's: total revenue and order count over all dates
+(as Decimal), and every row. The polars and pandas outputs must be identical.
+This depends on salesflow only through its CLI and those two tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from contextlib import closing, suppress
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow.parquet as pq
+
+from bench.measure import MB, CommandFailed, Measurement, measure
+from bench.orders import Outcome
+
+BENCH = Path(__file__).resolve().parent
+FULL_ORDERS = 1_000_000
+BYTES_PER_ORDER = 300  # about what make_batch writes per order, items included, for messages
+
+TARGET_TIME_RATIO = 1.3  # salesflow time / polars time, at most
+TARGET_RSS_RATIO = 1.2  # salesflow peak RSS / polars peak RSS, at most
+TARGET_PANDAS_RATIO = 2.5  # pandas time / salesflow time, at least
+
+ORDER_COLUMNS = ("total_orders", "total_revenue", "total_items_sold", "return_rate", "unique_customers")
+CATEGORY_COLUMNS = ("daily_revenue", "avg_order_value", "avg_return_rate")
+# Derived by a division and rounded: a difference of one unit in the last place is a rounding
+# convention (half up here), not a wrong figure. Everything else must be equal.
+ROUNDED = {"return_rate": Decimal("0.0001"), "avg_return_rate": Decimal("0.0001"), "avg_order_value": Decimal("0.01")}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "batch benchmark", "--orders, --seed and --rounds set the batch benchmark's size, seed and rounds too."
+    )
+    _shared(group, "--orders", type=int, default=FULL_ORDERS, metavar="N", help="orders in the batch")
+    _shared(group, "--seed", type=int, default=7, help="generator seed (default %(default)s)")
+    _shared(group, "--rounds", type=int, default=2, metavar="R", help="rounds, medians reported")
+    group.add_argument(
+        "--batch-files",
+        type=int,
+        default=1,
+        metavar="K",
+        help="batch: split the orders and the order items into K files each (default %(default)s)",
+    )
+    group.add_argument("--skip-pandas", action="store_true", help="batch: do not run the pandas script")
+
+
+def _shared(group: argparse._ArgumentGroup, option: str, **kwargs: Any) -> None:
+    """Add an option unless another benchmark already did (then both use it)."""
+    with suppress(argparse.ArgumentError):
+        group.add_argument(option, **kwargs)
+
+
+@dataclass
+class Batch:
+    folder: Path
+    stats: dict[str, Any]
+
+    @property
+    def orders(self) -> int:
+        return int(self.stats["orders_requested"])
+
+    @property
+    def items(self) -> int:
+        return int(self.stats["order_items"]["rows"])
+
+    def files(self) -> list[tuple[Path, str]]:
+        """Each file and the key it is put under, products first."""
+        paths = self.stats["paths"]
+        relative = [paths["products"], *paths["orders"], *paths["order_items"]]
+        return [(self.folder / name, f"raw-data/{name}") for name in relative]
+
+
+# The KPI tables, by key: order_kpi by date, category_kpi by (category, date); values as Decimal.
+Kpis = tuple[dict[str, tuple[Decimal, ...]], dict[tuple[str, str], tuple[Decimal, ...]]]
+
+
+def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str], None]) -> Outcome:
+    if args.rounds < 1 or args.orders < 1 or args.batch_files < 1:
+        raise SystemExit("--rounds, --orders and --batch-files must be at least 1")
+    outcome = Outcome(smoke=args.orders < FULL_ORDERS)
+    outcome.title = f"batch, {'smoke run, ' if outcome.smoke else ''}{args.orders:,} orders"
+    cli = Path(sys.executable).parent / "salesflow"
+    if not cli.exists():
+        raise SystemExit(f"no salesflow console script next to {sys.executable}; run `pip install -e .` first")
+    runs = work / "batch-runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    runs.mkdir(parents=True)
+
+    batch = prepare_input(work, args.orders, args.seed, args.batch_files, log, say)
+    stats = batch.stats
+    outcome.notes.append(
+        f"Input: `{_shown(batch.folder)}`: {stats['products']['rows']:,} product rows, "
+        f"{stats['orders']['rows']:,} order rows and {stats['order_items']['rows']:,} item rows in "
+        f"{len(stats['paths']['orders'])} + {len(stats['paths']['order_items'])} files, {stats['bytes'] / MB:,.0f} MB; "
+        f"invalid rows: {stats['products']['invalid']} products, {stats['orders']['invalid']:,} orders, "
+        f"{stats['order_items']['invalid']:,} items; {stats['order_items']['unknown_product']:,} items of unknown "
+        f"products; exact duplicates {stats['orders']['duplicates']:,} orders and "
+        f"{stats['order_items']['duplicates']:,} items; same key, new content {stats['orders']['updates']:,} "
+        f"orders and {stats['order_items']['updates']:,} items."
+    )
+    tuned = sorted(f"`{name}={value}`" for name, value in os.environ.items() if name.startswith("SALESFLOW_"))
+    outcome.notes.append(f"salesflow settings: {', '.join(tuned) if tuned else 'the defaults'}.")
+    for path, _ in batch.files():
+        _warm(path)
+
+    salesflow_runs: list[Measurement] = []  # runs that got as far as KPI tables
+    salesflow_kpis: list[tuple[Path, Kpis]] = []
+    polars_runs: list[tuple[Measurement, dict[str, Any]]] = []
+    pandas_runs: list[tuple[Measurement, dict[str, Any]]] = []
+    round_notes: list[str] = []
+    for round_ in range(1, args.rounds + 1):
+        say(f"round {round_}/{args.rounds}: salesflow end to end on {batch.orders:,} orders")
+        home = runs / f"salesflow-{round_}"
+        measured, kpis, problem = run_salesflow(cli, batch, home, log)
+        if problem:
+            outcome.problems.append(f"salesflow round {round_}: {problem}")
+        if measured is not None and kpis is not None:
+            salesflow_runs.append(measured)
+            salesflow_kpis.append((home, kpis))
+        say(f"round {round_}/{args.rounds}: polars script")
+        polars_runs.append(run_script("batch_polars.py", batch, runs / f"polars-{round_}", log))
+        if not args.skip_pandas:
+            say(f"round {round_}/{args.rounds}: pandas script")
+            pandas_runs.append(run_script("batch_pandas.py", batch, runs / f"pandas-{round_}", log))
+        round_notes.append(
+            _round_note(round_, measured, kpis is not None, polars_runs[-1], pandas_runs[-1] if pandas_runs else None)
+        )
+
+    reference_folder = runs / "polars-1"
+    reference = read_parquet_kpis(reference_folder)
+    outcome.problems.extend(check_scripts(batch, runs, polars_runs, pandas_runs))
+    checked_ok = 0
+    rounding: set[str] = set()
+    for home, kpis in salesflow_kpis:
+        problems = compare_kpis(kpis, reference, rounding)
+        outcome.problems.extend(f"salesflow in {home}: {problem}" for problem in problems)
+        checked_ok += not problems
+        if not args.keep_runs and not problems:  # a home whose KPIs are wrong stays, to be looked at
+            shutil.rmtree(home, ignore_errors=True)
+    if rounding:
+        example = sorted(rounding)[0]
+        outcome.notes.append(
+            f"salesflow's rounding differs from the polars script's (half up) by one unit in the last place in "
+            f"{len(rounding)} figures (a rounding convention for ties, not counted as a difference), e.g. {example}."
+        )
+
+    report(outcome, batch, args, salesflow_runs, polars_runs, pandas_runs, checked_ok)
+    outcome.notes.extend(round_notes)
+    outcome.raw["salesflow"] = [_raw(m) for m in salesflow_runs]
+    outcome.raw["polars"] = [_raw(m) | {"output": out} for m, out in polars_runs]
+    outcome.raw["pandas"] = [_raw(m) | {"output": out} for m, out in pandas_runs]
+    outcome.raw["input"] = stats
+    if not args.keep_runs and not outcome.problems:
+        shutil.rmtree(runs, ignore_errors=True)
+    return outcome
+
+
+def report(
+    outcome: Outcome,
+    batch: Batch,
+    args: argparse.Namespace,
+    salesflow_runs: list[Measurement],
+    polars_runs: list[tuple[Measurement, dict[str, Any]]],
+    pandas_runs: list[tuple[Measurement, dict[str, Any]]],
+    checked_ok: int,
+) -> None:
+    size = f"{batch.orders:,} orders, {batch.items:,} item rows"
+    polars_seconds = statistics.median(m.seconds for m, _ in polars_runs)
+    polars_peak = max(m.peak_rss for m, _ in polars_runs)
+    if salesflow_runs:
+        label = f"median of {len(salesflow_runs)}"
+        sf_seconds = statistics.median(m.seconds for m in salesflow_runs)
+        sf_peak = max(m.peak_rss for m in salesflow_runs)
+        outcome.row(f"salesflow end to end, {size}: time ({label})", f"{sf_seconds:.2f} s")
+        outcome.row("salesflow: orders/s", f"{batch.orders / sf_seconds:,.0f}")
+        run_seconds = statistics.median(m.steps["run"] for m in salesflow_runs)
+        outcome.row(f"salesflow `run --once` alone, without the puts ({label})", f"{run_seconds:.2f} s")
+        outcome.row("salesflow peak RSS (sum over the process tree, worst run)", _mb(sf_peak))
+        outcome.row("salesflow peak PSS (shared pages split, worst run)", _mb(max(m.peak_pss for m in salesflow_runs)))
+        outcome.row(
+            "salesflow ru_maxrss (largest single process, worst run)", _mb(max(m.max_rss for m in salesflow_runs))
+        )
+    else:
+        outcome.row(f"salesflow end to end, {size}", "n/a: no run produced KPI tables (see below)")
+    outcome.row(f"polars script: time (median of {len(polars_runs)})", f"{polars_seconds:.2f} s")
+    outcome.row("polars script peak RSS (worst run)", _mb(polars_peak))
+    if pandas_runs:
+        pandas_seconds = statistics.median(m.seconds for m, _ in pandas_runs)
+        outcome.row(f"pandas script: time (median of {len(pandas_runs)})", f"{pandas_seconds:.2f} s")
+        outcome.row("pandas script peak RSS (worst run)", _mb(max(m.peak_rss for m, _ in pandas_runs)))
+    target_time = f"<= {TARGET_TIME_RATIO}x (aim < 1x)"
+    target_rss = f"<= {TARGET_RSS_RATIO}x"
+    target_pandas = f">= {TARGET_PANDAS_RATIO}x"
+    if salesflow_runs:
+        time_ratio = sf_seconds / polars_seconds
+        rss_ratio = sf_peak / polars_peak
+        outcome.row("salesflow time / polars time", f"{time_ratio:.2f}x", target_time, time_ratio <= TARGET_TIME_RATIO)
+        outcome.row(
+            "salesflow `run --once` alone / polars time", f"{run_seconds / polars_seconds:.2f}x", "for comparison"
+        )
+        outcome.row(
+            "salesflow peak RSS / polars peak RSS", f"{rss_ratio:.2f}x", target_rss, rss_ratio <= TARGET_RSS_RATIO
+        )
+        if pandas_runs:
+            speedup = pandas_seconds / sf_seconds
+            outcome.row(
+                "pandas time / salesflow time", f"{speedup:.2f}x", target_pandas, speedup >= TARGET_PANDAS_RATIO
+            )
+    else:
+        outcome.row("salesflow time / polars time", "n/a", target_time, False)
+        outcome.row("salesflow peak RSS / polars peak RSS", "n/a", target_rss, False)
+        if pandas_runs:
+            outcome.row("pandas time / salesflow time", "n/a", target_pandas, False)
+    if pandas_runs:
+        outcome.row("pandas time / polars time", f"{pandas_seconds / polars_seconds:.2f}x", "for comparison")
+    outcome.row(
+        "salesflow's KPIs equal the polars script's (totals and every row)",
+        f"{checked_ok} of {args.rounds} runs",
+        "all",
+        checked_ok == args.rounds,
+    )
+    summary = polars_runs[0][1]
+    outcome.notes.append(
+        f"KPIs (polars script): {summary['order_kpi_rows']} dates, {summary['category_kpi_rows']:,} "
+        f"(category, date) rows, {summary['total_orders']:,} orders with lines, total revenue "
+        f"{summary['total_revenue']}, {summary['total_items_sold']:,} items sold; {summary['engine']}"
+        + (f", {pandas_runs[0][1]['engine']}." if pandas_runs else ".")
+    )
+
+
+# -- input ------------------------------------------------------------------------
+
+
+def prepare_input(work: Path, orders: int, seed: int, files: int, log: IO[bytes], say: Callable[[str], None]) -> Batch:
+    """The generated batch for (orders, seed, files), made once and kept in work."""
+    folder = work / f"batch-{orders}-seed{seed}-files{files}"
+    stats_path = folder / "stats.json"
+    if stats_path.exists():
+        stats = json.loads(stats_path.read_text())
+        size = sum(path.stat().st_size for path in folder.rglob("*.csv"))
+        if stats.get("bytes") == size and stats.get("orders_requested") == orders:
+            return Batch(folder, stats)
+    say(f"generating a batch of {orders:,} orders (about {orders * BYTES_PER_ORDER / MB:,.0f} MB) into {folder}")
+    work.mkdir(parents=True, exist_ok=True)
+    temp = folder.with_name(f".{folder.name}.part")
+    command = [
+        sys.executable,
+        str(BENCH / "make_batch.py"),
+        f"--out={temp}",
+        f"--orders={orders}",
+        f"--seed={seed}",
+        f"--files={files}",
+    ]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=log)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(temp, folder)
+    return Batch(folder, json.loads(stats_path.read_text()))
+
+
+def _warm(path: Path) -> None:
+    """Read the file once, so no measurement pays for the first read from disk."""
+    with path.open("rb") as stream:
+        while stream.read(16 * MB):
+            pass
+
+
+# -- measurements ------------------------------------------------------------------
+
+
+def run_salesflow(
+    cli: Path, batch: Batch, home: Path, log: IO[bytes]
+) -> tuple[Measurement | None, Kpis | None, str | None]:
+    """Put every file, run once; the measurement, salesflow's KPI tables, and what went wrong if anything."""
+    home.mkdir(parents=True)
+    steps = [(f"put {key}", [str(cli), "--home", str(home), "put", str(path), key]) for path, key in batch.files()]
+    steps.append(("run", [str(cli), "--home", str(home), "run", "--once"]))
+    try:
+        measured = measure(steps, log=log)
+    except CommandFailed as exc:
+        return None, None, str(exc)
+    try:
+        return measured, read_salesflow_kpis(home / "salesflow.db"), None
+    except LookupError as exc:
+        return measured, None, str(exc)
+
+
+def run_script(script: str, batch: Batch, out: Path, log: IO[bytes]) -> tuple[Measurement, dict[str, Any]]:
+    measured = measure([(script, [sys.executable, str(BENCH / script), str(batch.folder), str(out)])], log=log)
+    return measured, json.loads(measured.outputs[script])
+
+
+# -- checks ------------------------------------------------------------------------
+
+
+def read_salesflow_kpis(database: Path) -> Kpis:
+    """order_kpi and category_kpi from salesflow's database; LookupError saying what is missing."""
+    if not database.exists():
+        raise LookupError(f"no database at {database}")
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+        names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        missing = [name for name in ("order_kpi", "category_kpi") if name not in names]
+        if missing:
+            raise LookupError(
+                f"`salesflow run --once` ran, but {database} has no {' and no '.join(missing)} table: "
+                "the batch pipeline (issue 4) computed no KPIs"
+            )
+        try:
+            orders = conn.execute(f"SELECT order_date, {', '.join(ORDER_COLUMNS)} FROM order_kpi").fetchall()
+            categories = conn.execute(
+                f"SELECT category, order_date, {', '.join(CATEGORY_COLUMNS)} FROM category_kpi"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise LookupError(f"cannot read the KPI tables in {database}: {exc}") from exc
+    try:
+        return (
+            {str(row[0]): _decimals(row[1:]) for row in orders},
+            {(str(row[0]), str(row[1])): _decimals(row[2:]) for row in categories},
+        )
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise LookupError(f"a KPI value in {database} is not a number: {exc}") from exc
+
+
+def read_parquet_kpis(folder: Path) -> Kpis:
+    orders = pq.read_table(folder / "order_kpi.parquet").to_pylist()
+    categories = pq.read_table(folder / "category_kpi.parquet").to_pylist()
+    return (
+        {row["order_date"].isoformat(): _decimals(row[c] for c in ORDER_COLUMNS) for row in orders},
+        {
+            (row["category"], row["order_date"].isoformat()): _decimals(row[c] for c in CATEGORY_COLUMNS)
+            for row in categories
+        },
+    )
+
+
+def _decimals(values: Any) -> tuple[Decimal, ...]:
+    return tuple(Decimal(str(value)) for value in values)
+
+
+def compare_kpis(found: Kpis, expected: Kpis, rounding: set[str]) -> list[str]:
+    """Problems where salesflow's KPIs differ from the polars script's: the totals first, then row by row.
+
+    Rounded figures (rates, averages) that differ by one unit in the last place are
+    not problems: they are added to rounding instead.
+    """
+    problems = []
+    found_orders, found_categories = found
+    expected_orders, expected_categories = expected
+    totals = {
+        "total revenue over all dates": (1, "{}"),
+        "orders over all dates": (0, "{:,}"),
+        "items sold over all dates": (2, "{:,}"),
+    }
+    for name, (index, form) in totals.items():
+        mine = sum((row[index] for row in found_orders.values()), Decimal(0))
+        theirs = sum((row[index] for row in expected_orders.values()), Decimal(0))
+        if mine != theirs:
+            problems.append(f"{name}: {form.format(mine)}, the polars script says {form.format(theirs)}")
+    for table, columns, mine, theirs in (
+        ("order_kpi", ORDER_COLUMNS, found_orders, expected_orders),
+        ("category_kpi", CATEGORY_COLUMNS, found_categories, expected_categories),
+    ):
+        differ = _differences(columns, mine, theirs, rounding)
+        if differ:
+            problems.append(
+                f"{table}: {len(differ)} of {len(theirs)} rows differ from the polars script's; first: {differ[0]}"
+            )
+    return problems
+
+
+def _differences(
+    columns: tuple[str, ...],
+    mine: dict[Any, tuple[Decimal, ...]],
+    theirs: dict[Any, tuple[Decimal, ...]],
+    rounding: set[str],
+) -> list[str]:
+    differ = []
+    for key in sorted(set(mine) | set(theirs)):
+        if key not in mine:
+            differ.append(f"{key} missing")
+            continue
+        if key not in theirs:
+            differ.append(f"{key} present, not in the polars script's")
+            continue
+        for column, a, b in zip(columns, mine[key], theirs[key], strict=True):
+            if a == b:
+                continue
+            if column in ROUNDED and abs(a - b) <= ROUNDED[column]:
+                rounding.add(f"{key} {column}: {a}, polars {b}")
+                continue
+            differ.append(f"{key} {column} = {a}, polars {b}")
+    return differ
+
+
+def check_scripts(
+    batch: Batch,
+    runs: Path,
+    polars_runs: list[tuple[Measurement, dict[str, Any]]],
+    pandas_runs: list[tuple[Measurement, dict[str, Any]]],
+) -> list[str]:
+    """The scripts read every row the generator wrote, and agree with each other exactly."""
+    problems = []
+    stats = batch.stats
+    counts = {
+        "products_rows": stats["products"]["rows"],
+        "orders_rows": stats["orders"]["rows"],
+        "items_rows": stats["order_items"]["rows"],
+    }
+    for name, measured in (("polars", polars_runs), ("pandas", pandas_runs)):
+        for _, output in measured:
+            problems += [
+                f"{name} script read {output[key]:,} {key.split('_')[0]} rows, the generator wrote {count:,}"
+                for key, count in counts.items()
+                if output[key] != count
+            ]
+    first = runs / "polars-1"
+    outputs = [runs / f"polars-{n}" for n in range(2, len(polars_runs) + 1)]
+    outputs += [runs / f"pandas-{n}" for n in range(1, len(pandas_runs) + 1)]
+    for table in ("order_kpi", "category_kpi"):
+        reference = pq.read_table(first / f"{table}.parquet")
+        for folder in outputs:
+            if not pq.read_table(folder / f"{table}.parquet").equals(reference):
+                problems.append(f"{folder.name}/{table}.parquet differs from polars-1/{table}.parquet")
+    return problems
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _round_note(
+    number: int,
+    salesflow: Measurement | None,
+    got_kpis: bool,
+    polars: tuple[Measurement, dict[str, Any]],
+    pandas: tuple[Measurement, dict[str, Any]] | None,
+) -> str:
+    parts = []
+    if salesflow is not None:
+        puts = sum(seconds for name, seconds in salesflow.steps.items() if name.startswith("put "))
+        parts.append(
+            f"salesflow {salesflow.seconds:.2f} s (puts {puts:.2f} s, run --once {salesflow.steps['run']:.2f} s), "
+            f"peak {_mb(salesflow.peak_rss)}{'' if got_kpis else ', but no KPI tables'}"
+        )
+    else:
+        parts.append("salesflow failed")
+    for name, result in (("polars", polars), ("pandas", pandas)):
+        if result is not None:
+            measured, output = result
+            inside = output["seconds"]
+            parts.append(
+                f"{name} {measured.seconds:.2f} s ({inside:.2f} s in the script), peak {_mb(measured.peak_rss)}"
+            )
+    return f"Round {number}: {'; '.join(parts)}."
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:,.0f} MB"
+
+
+def _raw(measured: Measurement) -> dict[str, Any]:
+    return {
+        "seconds": measured.seconds,
+        "peak_rss": measured.peak_rss,
+        "peak_pss": measured.peak_pss,
+        "max_rss": measured.max_rss,
+        "samples": measured.samples,
+        "steps": measured.steps,
+    }
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
