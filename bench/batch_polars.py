@@ -66,7 +66,7 @@ def products_of(path: Path) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     if "price" in columns or "retail_price" in columns:
         price = "price" if "price" in columns else "retail_price"
         valid = valid & (pl.col(price).cast(MONEY, strict=False) > 0).fill_null(False)
-    table = raw.filter(valid).unique(subset="product_id", keep="last").select("product_id", "category")
+    table = raw.filter(valid).filter(pl.col("product_id").is_last_distinct()).select("product_id", "category")
     return table, raw.select(pl.len(), valid.sum().alias("valid"))
 
 
@@ -75,7 +75,7 @@ def orders_of(paths: list[Path]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     valid = present("order_id") & present("user_id") & pl.col("created").is_not_null()
     columns = raw.collect_schema().names()
     keep = ["order_id", "user_id", "created"] + [c for c in ("status", "returned_at") if c in columns]
-    table = raw.filter(valid).unique(subset="order_id", keep="last").select(keep)
+    table = raw.filter(valid).filter(pl.col("order_id").is_last_distinct()).select(keep)
     return table, raw.select(pl.len(), valid.sum().alias("valid"))
 
 
@@ -93,7 +93,7 @@ def items_of(paths: list[Path]) -> tuple[pl.LazyFrame, pl.LazyFrame, list[str]]:
     extra = [c for c in ("status", "returned_at") if c in columns]
     table = (
         raw.filter(valid)
-        .unique(subset="order_item_id", keep="last")
+        .filter(pl.col("order_item_id").is_last_distinct())
         .select("order_id", "product_id", "_sale", "_qty", *extra)
     )
     return table, raw.select(pl.len(), valid.sum().alias("valid")), extra
