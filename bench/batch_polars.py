@@ -50,13 +50,13 @@ def scan(paths: list[Path]) -> pl.LazyFrame:
 
 
 def utc_moment(column: str) -> pl.Expr:
+    """created_at as a UTC datetime, or null: naive (UTC), with `Z` or an offset, or a bare date."""
     text = pl.col(column).str.strip_chars()
+    length = text.str.len_bytes()
     naive = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_zone="UTC", time_unit="us")
-    zoned = text.str.replace(r"Z$", "+00:00").str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%:z", strict=False, time_zone="UTC", time_unit="us"
-    )
+    zoned = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%#z", strict=False, time_zone="UTC", time_unit="us")
     day = text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us", "UTC"))
-    return pl.coalesce(naive, zoned, day)
+    return pl.when(length == 19).then(naive).when(length > 19).then(zoned).otherwise(day)
 
 
 def products_of(path: Path) -> tuple[pl.LazyFrame, pl.LazyFrame]:

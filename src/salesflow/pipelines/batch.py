@@ -10,31 +10,17 @@ before it leaves the raw files pending and the previous KPIs untouched.
 
 from __future__ import annotations
 
-import io
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
-
-import polars as pl
 
 from salesflow.clock import utc_now
-from salesflow.domain.batch import RowReason, Table, table_of
-from salesflow.domain.errors import SalesflowError
-from salesflow.domain.notices import Notice, NoticeKind
+from salesflow.domain.batch import Table, table_of
 from salesflow.domain.records import Execution, ExecutionStatus
-from salesflow.jsoncodec import to_json
-from salesflow.pipelines import batch_frames as frames
 from salesflow.ports import BatchLedger, Notifier, ObjectInfo, ObjectStore
 
 RAW = "raw-data/"
 STEPS = ("validate", "transform", "publish", "archive", "notify", "cleanup")
-KEYS: dict[Table, list[str]] = {
-    Table.PRODUCTS: ["product_id"],
-    Table.ORDERS: ["order_id"],
-    Table.ORDER_ITEMS: ["order_item_id"],
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,19 +71,9 @@ class BatchPipeline:
         """Run one batch over files; returns its execution (succeeded or failed)."""
         batch_id = f"b-{utc_now()[:10].replace('-', '')}-{uuid.uuid4().hex[:6]}"
         batch = self.ledger.start_batch(batch_id, files)
-        run = _BatchRun(self, batch_id, batch.execution_id, sorted(files))
-        status, error = ExecutionStatus.SUCCEEDED, None
-        try:
-            run.step("validate", run.validate)
-            run.step("transform", run.transform)
-            run.step("publish", run.publish)
-            run.step("archive", run.archive)
-        except SalesflowError as exc:
-            status, error = ExecutionStatus.FAILED, str(exc)
-        except pl.exceptions.PolarsError as exc:  # a file polars cannot read is a bad file, not a crash
-            status, error = ExecutionStatus.FAILED, f"could not process the batch: {exc}"
-        run.step("notify", lambda: run.notify(status, error), may_fail=False)
-        run.step("cleanup", run.cleanup, may_fail=False)
+        from salesflow.pipelines.batch_run import BatchRun  # polars: loaded only when a batch runs
+
+        status, error = BatchRun(self, batch_id, batch.execution_id, sorted(files)).execute()
         self.ledger.finish_batch(batch_id, status, error)
         return self.ledger.execution_of(batch_id)
 
@@ -106,7 +82,9 @@ class BatchPipeline:
         and cleanup are safe to repeat), else rolled back (their files pending again)."""
         settled = []
         for batch in self.ledger.batches(status="running"):
-            run = _BatchRun(self, batch.id, batch.execution_id, batch.files)
+            from salesflow.pipelines.batch_run import BatchRun
+
+            run = BatchRun(self, batch.id, batch.execution_id, batch.files)
             status = ExecutionStatus.FAILED
             error: str | None = "interrupted before publish; rolled back, files pending again"
             if batch.published:
@@ -118,260 +96,3 @@ class BatchPipeline:
             self.ledger.finish_batch(batch.id, status, error)
             settled.append(self.ledger.execution_of(batch.id))
         return settled
-
-
-@dataclass
-class _BatchRun:
-    """The working state of one batch between its steps."""
-
-    pipeline: BatchPipeline
-    batch_id: str
-    execution_id: str
-    files: list[str]
-    checked: list[frames.CheckedFile] = field(default_factory=list)
-    state: dict[Table, pl.DataFrame] = field(default_factory=dict)
-    new_state_keys: dict[str, str] = field(default_factory=dict)
-    touched: set[date] = field(default_factory=set)
-    lines: pl.DataFrame | None = None
-    rejected: list[tuple[str, int, str, str]] = field(default_factory=list)
-    counts: dict[str, Any] = field(default_factory=dict)
-    unknown: int = 0  # valid rows refused later: their order or product is unknown
-
-    def step(self, name: str, action: Callable[[], None], may_fail: bool = True) -> None:
-        ledger = self.pipeline.ledger
-        ledger.step(self.execution_id, name, "running")
-        try:
-            action()
-        except Exception as exc:
-            ledger.step(self.execution_id, name, "failed", {"error": str(exc)})
-            if may_fail:
-                raise
-            return
-        ledger.step(self.execution_id, name, "succeeded", self.counts.get(name))
-
-    # -- steps ----------------------------------------------------------------------
-
-    def validate(self) -> None:
-        store, settings = self.pipeline.store, self.pipeline.settings
-        for key in self.files:
-            table = table_of(key)
-            assert table is not None
-            with store.open(key) as stream:
-                checked = frames.read_checked(stream, key, table, settings.columns.get(table, {}))
-            self.checked.append(checked)
-            name = key.removeprefix(RAW)
-            with store.writer(f"validated/{self.batch_id}/{name.removesuffix('.csv')}.parquet") as out:
-                checked.valid.write_parquet(out)
-            self._reject(checked.key, checked.rejected)
-        self.counts["validate"] = {
-            "files": len(self.checked),
-            "read": sum(c.rows for c in self.checked),
-            "valid": sum(c.valid.height for c in self.checked),
-            "rejected": sum(c.rejected.height for c in self.checked),
-        }
-
-    def transform(self) -> None:
-        settings = self.pipeline.settings
-        new: dict[Table, pl.DataFrame] = {}
-        removed = 0
-        for table in Table:
-            key = list(settings.item_key) if table is Table.ORDER_ITEMS else KEYS[table]
-            parts = [c.valid for c in self.checked if c.table is table and not c.valid.is_empty()]
-            kept, duplicates = frames.keyed_last(parts, key)
-            removed += duplicates
-            stored = self._stored(table)
-            if not kept.is_empty():
-                new[table] = kept
-                self.state[table] = frames.replace_keys(stored, kept, key)
-            elif stored is not None:
-                self.state[table] = stored
-        items = new.get(Table.ORDER_ITEMS)
-        orders, products = self.state.get(Table.ORDERS), self.state.get(Table.PRODUCTS)
-        if items is not None:
-            items = self._known_items(items, orders, products)
-            new[Table.ORDER_ITEMS] = items
-            stored_items = self._stored(Table.ORDER_ITEMS)
-            self.state[Table.ORDER_ITEMS] = frames.replace_keys(stored_items, items, list(settings.item_key))
-        all_lines = frames.lines(
-            self.state.get(Table.ORDERS, _empty_orders()),
-            self.state.get(Table.ORDER_ITEMS, _empty_items()),
-            self.state.get(Table.PRODUCTS, _empty_products()),
-        )
-        self.touched = self._touched_dates(new, all_lines)
-        self.lines = all_lines.filter(pl.col("order_date").is_in(list(self.touched)))
-        batch_items = new.get(Table.ORDER_ITEMS, _empty_items())
-        batch_lines = all_lines.join(batch_items.select(settings.item_key), on=list(settings.item_key))
-        with self.pipeline.store.writer(f"processed/lines/{self.batch_id}.parquet") as out:
-            batch_lines.write_parquet(out)
-        valid = self.counts["validate"]["valid"]
-        self.counts["transform"] = {
-            "duplicates_removed": removed,
-            "lines": batch_lines.height,
-            "dates_touched": len(self.touched),
-        }
-        self.counts.update(
-            read=self.counts["validate"]["read"],
-            valid=valid
-            - len([r for r in self.rejected if RowReason.UNKNOWN_ORDER in r[2] or RowReason.UNKNOWN_PRODUCT in r[2]]),
-            rejected=len(self.rejected),
-            duplicates_removed=removed,
-        )
-
-    def publish(self) -> None:
-        store = self.pipeline.store
-        for table, frame in self.state.items():
-            key = f"processed/state/{table}/{self.batch_id}.parquet"
-            with store.writer(key) as out:
-                frame.write_parquet(out)
-            self.new_state_keys[str(table)] = key
-        assert self.lines is not None
-        order_kpis = frames.order_kpis(self.lines)
-        category_kpis = frames.category_kpis(self.lines)
-        self.pipeline.ledger.publish(
-            self.batch_id, self.new_state_keys, order_kpis, category_kpis, self.rejected, self._totals()
-        )
-        self._export_kpis()
-        self.counts["publish"] = {"order_kpi_rows": len(order_kpis), "category_kpi_rows": len(category_kpis)}
-
-    def archive(self) -> None:
-        store = self.pipeline.store
-        for key in self.files:
-            store.move(key, f"archive/{self.batch_id}/{key.removeprefix(RAW)}")
-        self.counts["archive"] = {"files": len(self.files)}
-
-    def notify(self, status: ExecutionStatus, error: str | None) -> None:
-        ok = status == ExecutionStatus.SUCCEEDED
-        totals = self._totals()
-        summary = (
-            f"batch {self.batch_id}: {totals.get('read', 0):,} rows read, {totals.get('valid', 0):,} valid, "
-            f"{totals.get('rejected', 0):,} refused, {len(self.touched)} dates recomputed"
-            if ok
-            else f"batch {self.batch_id} failed: {error}; the raw files stay in raw-data/ for a retry"
-        )
-        self.pipeline.notifier.notify(
-            Notice(
-                NoticeKind.EXECUTION_SUCCEEDED if ok else NoticeKind.EXECUTION_FAILED,
-                f"batch {self.batch_id}",
-                summary,
-                {"batch": self.batch_id, "execution": self.execution_id, "error": error, **totals},
-                utc_now(),
-            )
-        )
-
-    def cleanup(self) -> None:
-        """Always: drop state objects no longer current, and staged objects of a failed batch."""
-        store = self.pipeline.store
-        current = set(self.pipeline.ledger.state_keys().values())
-        for info in list(store.list("processed/state/")):
-            if info.key not in current:
-                store.delete(info.key)
-
-    # -- helpers --------------------------------------------------------------------
-
-    def _stored(self, table: Table) -> pl.DataFrame | None:
-        key = self.pipeline.ledger.state_keys().get(str(table))
-        if key is None:
-            return None
-        with self.pipeline.store.open(key) as stream:
-            return pl.read_parquet(stream)
-
-    def _known_items(
-        self, items: pl.DataFrame, orders: pl.DataFrame | None, products: pl.DataFrame | None
-    ) -> pl.DataFrame:
-        """Items whose order and product are known; the others refused with reasons."""
-        order_ids = (
-            orders.select("order_id")
-            if orders is not None
-            else pl.DataFrame({"order_id": []}, schema={"order_id": pl.String})
-        )
-        product_ids = (
-            products.select("product_id")
-            if products is not None
-            else pl.DataFrame({"product_id": []}, schema={"product_id": pl.String})
-        )
-        checked = items.with_columns(
-            pl.col("order_id").is_in(order_ids.get_column("order_id").implode()).alias("_order_known"),
-            pl.col("product_id").is_in(product_ids.get_column("product_id").implode()).alias("_product_known"),
-        )
-        unknown = checked.filter(~pl.col("_order_known") | ~pl.col("_product_known"))
-        self.unknown = unknown.height
-        for row in unknown.iter_rows(named=True):
-            reasons = []
-            if not row["_order_known"]:
-                reasons.append(RowReason.UNKNOWN_ORDER.value)
-            if not row["_product_known"]:
-                reasons.append(RowReason.UNKNOWN_PRODUCT.value)
-            record = {k: _plain(v) for k, v in row.items() if not k.startswith("_")}
-            self.rejected.append((row[frames.SOURCE], row[frames.ROW], to_json(reasons), to_json(record)))
-        return checked.filter(pl.col("_order_known") & pl.col("_product_known")).drop("_order_known", "_product_known")
-
-    def _touched_dates(self, new: dict[Table, pl.DataFrame], all_lines: pl.DataFrame) -> set[date]:
-        touched: set[date] = set()
-        for table, column in (
-            (Table.ORDERS, "order_id"),
-            (Table.ORDER_ITEMS, "order_id"),
-            (Table.PRODUCTS, "product_id"),
-        ):
-            if table in new:
-                touched |= frames.dates_of(all_lines.join(new[table].select(column).unique(), on=column))
-        if Table.ORDERS in new:  # an order that moved to another date leaves its old date to recompute
-            stored = self._stored(Table.ORDERS)
-            if stored is not None:
-                moved = stored.join(new[Table.ORDERS].select("order_id"), on="order_id")
-                touched |= set(moved.get_column("created_at").dt.date().to_list())
-        return touched
-
-    def _reject(self, key: str, rejected: pl.DataFrame) -> None:
-        if rejected.is_empty():
-            return
-        name = key.removeprefix(RAW)
-        out_frame = rejected.with_columns(pl.col(frames.REASONS).list.join(";"))
-        buffer = io.BytesIO()
-        out_frame.drop(frames.ROW).write_csv(buffer)
-        with self.pipeline.store.writer(f"rejected/{self.batch_id}/{name}") as out:
-            out.write(buffer.getvalue())
-        for row in rejected.iter_rows(named=True):
-            record = {k: v for k, v in row.items() if k not in (frames.ROW, frames.REASONS)}
-            self.rejected.append((key, row[frames.ROW], to_json(row[frames.REASONS]), to_json(record)))
-
-    def _totals(self) -> dict[str, Any]:
-        return {k: self.counts[k] for k in ("read", "valid", "rejected", "duplicates_removed") if k in self.counts}
-
-    def _export_kpis(self) -> None:
-        store, ledger = self.pipeline.store, self.pipeline.ledger
-        for table in ("order_kpi", "category_kpi"):
-            rows = ledger.kpis(table)
-            with store.writer(f"processed/kpi/{table}.parquet") as out:
-                pl.DataFrame(rows, infer_schema_length=None).write_parquet(out)
-
-
-def _plain(value: Any) -> Any:
-    return str(value) if value is not None and not isinstance(value, str | int | bool) else value
-
-
-def _empty_orders() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "order_id": pl.String,
-            "user_id": pl.String,
-            "created_at": pl.Datetime("us", "UTC"),
-            "returned": pl.Boolean,
-        }
-    )
-
-
-def _empty_items() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "order_item_id": pl.String,
-            "order_id": pl.String,
-            "product_id": pl.String,
-            "sale_price": frames.MONEY,
-            "quantity": pl.Int64,
-            "returned": pl.Boolean,
-        }
-    )
-
-
-def _empty_products() -> pl.DataFrame:
-    return pl.DataFrame(schema={"product_id": pl.String, "category": pl.String})
