@@ -170,8 +170,10 @@ def test_iso_timestamps_are_read_as_the_reference_reads_them(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("price", "valid"),
-    [("10", True), ("10.00", True), ("+5", True), (".5", True), ("1e3", True), (" 7 ", True), ("0.001", True)]
-    + [("0", False), ("-0", False), ("-1", False), ("NaN", False), ("inf", False), ("5,5", False), ("1.2.3", False)],
+    [
+        *[("10", True), ("10.00", True), ("+5", True), (".5", True), ("1e3", True), (" 7 ", True), ("0.001", True)],
+        *[("0", False), ("-0", False), ("-1", False), ("NaN", False), ("inf", False), ("5,5", False), ("1.2.3", False)],
+    ],
 )
 def test_prices_are_judged_as_the_reference_judges_them(price: str, valid: bool) -> None:
     text = f'order_item_id,order_id,product_id,sale_price\nI1,O1,P1,"{price}"\n'
@@ -184,23 +186,36 @@ def test_prices_are_judged_as_the_reference_judges_them(price: str, valid: bool)
 
 # -- generated files ------------------------------------------------------------------------
 
+
+def mostly(good: st.SearchStrategy[str], bad: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """good four times in five: a row of five fields is then valid about a third of the time."""
+    return st.integers(0, 4).flatmap(lambda n: bad if n == 0 else good)
+
+
 BLANK = st.sampled_from(["", " ", "\t", "\u00a0"])
-IDS = st.one_of(st.sampled_from(["A1", "b-2", "Ünï", "a,b", 'say "hi"', "two\nlines", " padded ", "x\r\ny"]), BLANK)
-CATEGORIES = st.one_of(st.sampled_from(["Toys", "Home, Garden", "Kids\nToys", 'The "Best"']), BLANK)
+IDS = mostly(st.sampled_from(["A1", "b-2", "Ünï", "a,b", 'say "hi"', "two\nlines", " padded ", "x\r\ny"]), BLANK)
+CATEGORIES = mostly(st.sampled_from(["Toys", "Home, Garden", "Kids\nToys", 'The "Best"']), BLANK)
 OFFSETS = {"": 0.0, "Z": 0.0, "+00:00": 0.0, "+05:30": 5.5, "-08:00": -8.0, "+0100": 1.0}
 FORMS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f"]
 MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 12, 31))
 GOOD_TIMES = st.one_of(
     MOMENTS.map(lambda moment: moment.strftime("%Y-%m-%d")),
-    st.builds(lambda m, form, offset: m.strftime(form) + offset, MOMENTS, st.sampled_from(FORMS), st.sampled_from(list(OFFSETS))),
-)  # fmt: skip
+    st.builds(
+        lambda m, form, offset: m.strftime(form) + offset,
+        MOMENTS,
+        st.sampled_from(FORMS),
+        st.sampled_from(list(OFFSETS)),
+    ),
+)
 BAD_TIMES = st.sampled_from(["yesterday", "01/11/2026", "2026-02-30", "2026-13-01", "2026-11-01T25:00", "2026-11"])
-TIMES = st.one_of(GOOD_TIMES, BAD_TIMES, BLANK)
-NUMBERS = st.decimals(min_value=-50, max_value=10_000, places=3, allow_nan=False, allow_infinity=False).map(str)
-ODD_NUMBERS = st.sampled_from(["0", "0.00", "-0", "abc", "1e3", " 7.5 ", "3,50", "NaN", "Infinity", "+2.5", ".5"])
-MONEY = st.one_of(NUMBERS, ODD_NUMBERS, BLANK)
-QUANTITIES = st.one_of(
-    st.integers(-3, 1_000_000).map(str), st.sampled_from(["+3", "03", " 2 ", "1.5", "1e2", "x", "+"]), BLANK
+TIMES = mostly(GOOD_TIMES, st.one_of(BAD_TIMES, BLANK))
+PRICES = st.decimals(min_value=Decimal("0.001"), max_value=10_000, places=3).map(str)
+ODD_PRICES = st.sampled_from(["1e3", " 7.5 ", "+2.5", ".5", "5."])  # numbers all the same
+NOT_PRICES = st.sampled_from(["0", "0.00", "-0", "-1.25", "abc", "3,50", "NaN", "Infinity"])
+MONEY = mostly(st.one_of(PRICES, ODD_PRICES), st.one_of(NOT_PRICES, BLANK))
+QUANTITIES = mostly(
+    st.one_of(st.integers(1, 1_000_000).map(str), st.sampled_from(["+3", "03", " 2 "])),
+    st.one_of(st.integers(-3, 0).map(str), st.sampled_from(["1.5", "1e2", "x", "+"]), BLANK),
 )
 STATUSES = st.sampled_from(["Returned", "returned", " RETURNED ", "Complete", "Shipped", ""])
 RETURN_DATES = st.sampled_from(["", " ", "2026-11-02", "2026-11-02T10:00:00Z"])
@@ -425,7 +440,9 @@ def test_an_empty_file_fails_naming_the_file(data: bytes) -> None:
     assert KEYS[Table.ORDERS] in str(caught.value)
 
 
-@pytest.mark.parametrize("text", [ORDERS_HEADER, ORDERS_HEADER.rstrip("\n"), "\ufeff" + ORDERS_HEADER + "\r\n"])
+@pytest.mark.parametrize(
+    "text", [ORDERS_HEADER, ORDERS_HEADER.rstrip("\n"), "\ufeff" + ORDERS_HEADER.replace("\n", "\r\n")]
+)
 def test_a_file_with_a_header_only_has_no_rows_and_no_error(text: str) -> None:
     checked = read(text)
     assert (checked.rows, checked.valid.height, checked.rejected.height) == (0, 0, 0)
