@@ -164,6 +164,7 @@ class BatchLedger(Protocol):
         self,
         batch_id: str,
         state: dict[str, str],
+        touched: Sequence[Any],
         order_kpis: Sequence[Any],
         category_kpis: Sequence[Any],
         rejected: Sequence[tuple[str, int, str, str]],

@@ -41,6 +41,9 @@ class BatchPipeline:
         self.ledger = ledger
         self.notifier = notifier
         self.settings = settings or BatchSettings()
+        # Files (key, modified time) of batches that failed in this process: not started again
+        # until one of them changes or a new file arrives, or the next `salesflow run`.
+        self._failed: set[frozenset[tuple[str, float]]] = set()
 
     # -- trigger --------------------------------------------------------------------
 
@@ -60,6 +63,8 @@ class BatchPipeline:
         products_known = Table.PRODUCTS in tables or Table.PRODUCTS in self.ledger.state_keys()
         if not (products_known and Table.ORDERS in tables and Table.ORDER_ITEMS in tables):
             return None
+        if frozenset((f.key, f.modified_at) for f in pending) in self._failed:
+            return None
         settled = now - max(f.modified_at for f in pending) >= self.settings.settle_seconds
         if at_once or settled or len(pending) >= self.settings.max_files:
             return [f.key for f in pending]
@@ -70,10 +75,13 @@ class BatchPipeline:
     def run(self, files: Sequence[str]) -> Execution:
         """Run one batch over files; returns its execution (succeeded or failed)."""
         batch_id = f"b-{utc_now()[:10].replace('-', '')}-{uuid.uuid4().hex[:6]}"
+        taken = frozenset((f.key, f.modified_at) for f in self.ledger.pending_files() if f.key in set(files))
         batch = self.ledger.start_batch(batch_id, files)
         from salesflow.pipelines.batch_run import BatchRun  # polars: loaded only when a batch runs
 
         status, error = BatchRun(self, batch_id, batch.execution_id, sorted(files)).execute()
+        if status == ExecutionStatus.FAILED:
+            self._failed.add(taken)
         self.ledger.finish_batch(batch_id, status, error)
         return self.ledger.execution_of(batch_id)
 
@@ -84,7 +92,7 @@ class BatchPipeline:
         for batch in self.ledger.batches(status="running"):
             from salesflow.pipelines.batch_run import BatchRun
 
-            run = BatchRun(self, batch.id, batch.execution_id, batch.files)
+            run = BatchRun(self, batch.id, batch.execution_id, batch.files, failed=not batch.published)
             status = ExecutionStatus.FAILED
             error: str | None = "interrupted before publish; rolled back, files pending again"
             if batch.published:

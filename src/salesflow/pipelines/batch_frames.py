@@ -35,8 +35,10 @@ ROW = "_row"  # 1-based record number in its file (the header is record 0)
 SOURCE = "_source"  # the object key a row came from
 REASONS = "reasons"
 
-_AWARE = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%:z")
-_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+_AWARE = (
+    "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%:z", "%Y%m%dT%H%M%S%.f%:z",
+)  # fmt: skip
+_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%Y%m%dT%H%M%S%.f", "%Y%m%d")
 
 
 class BadFile(PermanentError):
@@ -57,7 +59,7 @@ class CheckedFile:
 def read_checked(stream: IO[bytes], key: str, table: Table, mapping: Mapping[str, str]) -> CheckedFile:
     """Read one CSV and split it into valid and refused rows. Raises BadFile or MissingColumn."""
     data = stream.read()
-    if not data.strip():
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():
         raise BadFile(f"{key}: the file is empty; expected a header line and rows")
     try:
         data.decode("utf-8")
@@ -66,6 +68,8 @@ def read_checked(stream: IO[bytes], key: str, table: Table, mapping: Mapping[str
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False, truncate_ragged_lines=False)
         ragged = pl.DataFrame()
+    except pl.exceptions.NoDataError:
+        raise BadFile(f"{key}: no header line; expected a header line and rows") from None
     except pl.exceptions.ComputeError:
         frame, ragged = _read_ragged(data)
     header = [name for name in frame.columns if name not in (ROW,)]
@@ -106,7 +110,7 @@ def _read_ragged(data: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
         else:
             good.append(fields + [""] * (len(header) - len(fields)))
             good_rows.append(number)
-    frame = pl.DataFrame(good, schema=header, orient="row").with_columns(
+    frame = pl.DataFrame(good, schema=dict.fromkeys(header, pl.String), orient="row").with_columns(
         pl.Series(ROW, good_rows, dtype=pl.UInt32), *(pl.col(h).replace("", None) for h in header)
     )
     return frame, pl.DataFrame(ragged, schema={ROW: pl.UInt32, "raw": pl.String, REASONS: pl.List(pl.String)})
@@ -141,7 +145,12 @@ def parse_timestamps(texts: pl.Series) -> pl.Series:
 
 def timestamp(name: str) -> pl.Expr:
     """An ISO 8601 date or date-time column as UTC (naive means UTC); null when unreadable."""
-    text = _text(name).str.replace(r"Z$", "+00:00").str.replace(" ", "T", literal=True)
+    text = (
+        _text(name)
+        .str.replace(" ", "T", literal=True)
+        .str.replace(r"Z$", "+00:00")
+        .str.replace(r"(T[0-9:.]+[+-][0-9]{2})$", "${1}:00")  # "+05" after a time means "+05:00"
+    )
     aware = [text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in _AWARE]
     naive = [text.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC") for f in _NAIVE]
     return pl.coalesce(aware + naive)

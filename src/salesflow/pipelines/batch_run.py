@@ -50,6 +50,8 @@ class BatchRun:
     rejected: list[tuple[str, int, str, str]] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
     unknown: int = 0  # valid rows refused later: their order or product is unknown
+    refused: dict[str, pl.DataFrame] = field(default_factory=dict)  # per file: rows refused, with reasons
+    failed: bool = False
 
     def execute(self) -> tuple[ExecutionStatus, str | None]:
         """Run every step; cleanup always. Returns the outcome and the error, if any."""
@@ -63,6 +65,7 @@ class BatchRun:
             status, error = ExecutionStatus.FAILED, str(exc)
         except pl.exceptions.PolarsError as exc:  # a file polars cannot read is a bad file, not a crash
             status, error = ExecutionStatus.FAILED, f"could not process the batch: {exc}"
+        self.failed = status == ExecutionStatus.FAILED
         self.step("notify", lambda: self.notify(status, error), may_fail=False)
         self.step("cleanup", self.cleanup, may_fail=False)
         return status, error
@@ -92,7 +95,7 @@ class BatchRun:
             name = key.removeprefix(RAW)
             with store.writer(f"validated/{self.batch_id}/{name.removesuffix('.csv')}.parquet") as out:
                 checked.valid.write_parquet(out)
-            self._reject(checked.key, checked.rejected)
+            self.refused[checked.key] = checked.rejected
         self.counts["validate"] = {
             "files": len(self.checked),
             "read": sum(c.rows for c in self.checked),
@@ -133,6 +136,8 @@ class BatchRun:
         batch_lines = all_lines.join(batch_items.select(settings.item_key), on=list(settings.item_key))
         with self.pipeline.store.writer(f"processed/lines/{self.batch_id}.parquet") as out:
             batch_lines.write_parquet(out)
+        for source, refused in self.refused.items():
+            self._reject(source, refused)
         valid = self.counts["validate"]["valid"]
         self.counts["transform"] = {
             "duplicates_removed": removed,
@@ -141,8 +146,7 @@ class BatchRun:
         }
         self.counts.update(
             read=self.counts["validate"]["read"],
-            valid=valid
-            - len([r for r in self.rejected if RowReason.UNKNOWN_ORDER in r[2] or RowReason.UNKNOWN_PRODUCT in r[2]]),
+            valid=valid - self.unknown,
             rejected=len(self.rejected),
             duplicates_removed=removed,
         )
@@ -158,7 +162,13 @@ class BatchRun:
         order_kpis = frames.order_kpis(self.lines)
         category_kpis = frames.category_kpis(self.lines)
         self.pipeline.ledger.publish(
-            self.batch_id, self.new_state_keys, order_kpis, category_kpis, self.rejected, self._totals()
+            self.batch_id,
+            self.new_state_keys,
+            sorted(self.touched),
+            order_kpis,
+            category_kpis,
+            self.rejected,
+            self._totals(),
         )
         self._export_kpis()
         self.counts["publish"] = {"order_kpi_rows": len(order_kpis), "category_kpi_rows": len(category_kpis)}
@@ -189,12 +199,17 @@ class BatchRun:
         )
 
     def cleanup(self) -> None:
-        """Always: drop state objects no longer current, and staged objects of a failed batch."""
+        """Always: drop state objects no longer current, and what a failed batch staged."""
         store = self.pipeline.store
         current = set(self.pipeline.ledger.state_keys().values())
         for info in list(store.list("processed/state/")):
             if info.key not in current:
                 store.delete(info.key)
+        if self.failed:
+            store.delete(f"processed/lines/{self.batch_id}.parquet")
+            for prefix in (f"validated/{self.batch_id}/", f"rejected/{self.batch_id}/"):
+                for info in list(store.list(prefix)):
+                    store.delete(info.key)
 
     # -- helpers --------------------------------------------------------------------
 
@@ -225,14 +240,23 @@ class BatchRun:
         )
         unknown = checked.filter(~pl.col("_order_known") | ~pl.col("_product_known"))
         self.unknown = unknown.height
-        for row in unknown.iter_rows(named=True):
-            reasons = []
-            if not row["_order_known"]:
-                reasons.append(RowReason.UNKNOWN_ORDER.value)
-            if not row["_product_known"]:
-                reasons.append(RowReason.UNKNOWN_PRODUCT.value)
-            record = {k: _plain(v) for k, v in row.items() if not k.startswith("_")}
-            self.rejected.append((row[frames.SOURCE], row[frames.ROW], to_json(reasons), to_json(record)))
+        if unknown.height:
+            reasons = pl.concat_list(
+                pl.when(~pl.col("_order_known")).then(pl.lit(RowReason.UNKNOWN_ORDER.value)),
+                pl.when(~pl.col("_product_known")).then(pl.lit(RowReason.UNKNOWN_PRODUCT.value)),
+            ).list.drop_nulls()
+            as_text = unknown.with_columns(reasons.alias(frames.REASONS)).select(
+                frames.ROW,
+                frames.SOURCE,
+                frames.REASONS,
+                *(pl.col(c).cast(pl.String) for c in unknown.columns if not c.startswith("_") and c != "returned"),
+            )
+            for (source,), rows in as_text.group_by(frames.SOURCE):
+                refused = rows.drop(frames.SOURCE)
+                earlier = self.refused.get(str(source))
+                self.refused[str(source)] = (
+                    refused if earlier is None else pl.concat([earlier, refused], how="diagonal_relaxed")
+                )
         return checked.filter(pl.col("_order_known") & pl.col("_product_known")).drop("_order_known", "_product_known")
 
     def _touched_dates(self, new: dict[Table, pl.DataFrame], all_lines: pl.DataFrame) -> set[date]:
@@ -244,6 +268,14 @@ class BatchRun:
         ):
             if table in new:
                 touched |= frames.dates_of(all_lines.join(new[table].select(column).unique(), on=column))
+        stored_items = self._stored(Table.ORDER_ITEMS)
+        if Table.ORDER_ITEMS in new and stored_items is not None:  # an item moved to another order
+            key = list(self.pipeline.settings.item_key)
+            before = stored_items.join(new[Table.ORDER_ITEMS].select(key), on=key).select("order_id")
+            stored_orders = self._stored(Table.ORDERS)
+            if stored_orders is not None:
+                dates = stored_orders.join(before.unique(), on="order_id").get_column("created_at").dt.date()
+                touched |= set(dates.to_list())
         if Table.ORDERS in new:  # an order that moved to another date leaves its old date to recompute
             stored = self._stored(Table.ORDERS)
             if stored is not None:
@@ -252,13 +284,13 @@ class BatchRun:
         return touched
 
     def _reject(self, key: str, rejected: pl.DataFrame) -> None:
+        """Refused rows of one file: to rejected/<batch>/<file>.csv and to rejected_rows."""
         if rejected.is_empty():
             return
-        name = key.removeprefix(RAW)
-        out_frame = rejected.with_columns(pl.col(frames.REASONS).list.join(";"))
+        rejected = rejected.sort(frames.ROW)
         buffer = io.BytesIO()
-        out_frame.drop(frames.ROW).write_csv(buffer)
-        with self.pipeline.store.writer(f"rejected/{self.batch_id}/{name}") as out:
+        rejected.with_columns(pl.col(frames.REASONS).list.join(";")).drop(frames.ROW).write_csv(buffer)
+        with self.pipeline.store.writer(f"rejected/{self.batch_id}/{key.removeprefix(RAW)}") as out:
             out.write(buffer.getvalue())
         for row in rejected.iter_rows(named=True):
             record = {k: v for k, v in row.items() if k not in (frames.ROW, frames.REASONS)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from salesflow.adapters.local.sqlite_db import transaction, translate_errors
@@ -134,13 +135,18 @@ class SqliteBatchLedger:
         self,
         batch_id: str,
         state: dict[str, str],
+        touched: Sequence[date],
         order_kpis: Sequence[OrderKpi],
         category_kpis: Sequence[CategoryKpi],
         rejected: Sequence[tuple[str, int, str, str]],
         counts: dict[str, Any],
     ) -> None:
-        """Make the batch's results visible, all together."""
+        """Make the batch's results visible, all together. The KPIs of every touched date are
+        replaced: a date or category left without lines keeps no row."""
+        days = [(day.isoformat(),) for day in touched]
         with transaction(self._conn) as conn:
+            conn.executemany("DELETE FROM order_kpi WHERE order_date = ?", days)
+            conn.executemany("DELETE FROM category_kpi WHERE order_date = ?", days)
             conn.executemany(
                 "INSERT INTO batch_state (table_name, key, batch_id) VALUES (?, ?, ?)"
                 " ON CONFLICT (table_name) DO UPDATE SET key = excluded.key, batch_id = excluded.batch_id",
