@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from salesflow.adapters.local.sqlite_db import transaction, translate_errors
+from salesflow.adapters.local.sqlite_db import newest_first, transaction, translate_errors
 from salesflow.adapters.local.sqlite_ledger import SqliteOrderLedger, new_execution_id
 from salesflow.clock import utc_now
 from salesflow.domain.batch import CategoryKpi, OrderKpi
@@ -204,25 +204,16 @@ class SqliteBatchLedger:
 
     def batch(self, batch_id: str) -> Batch:
         with translate_errors():
-            row = self._conn.execute(
-                "SELECT id, execution_id, status, files, counts, published, started_at, finished_at, error"
-                " FROM batches WHERE id = ?",
-                (batch_id,),
-            ).fetchone()
+            row = self._conn.execute(f"{_SELECT_BATCHES} WHERE id = ?", (batch_id,)).fetchone()
         if row is None:
             raise NotFound(f"no batch {batch_id!r}; `salesflow batches` lists them")
         return _batch(row)
 
     def batches(self, status: str | None = None, limit: int | None = None) -> list[Batch]:
-        sql = "SELECT id, execution_id, status, files, counts, published, started_at, finished_at, error FROM batches"
-        args: list[Any] = []
-        if status:
-            sql += " WHERE status = ?"
-            args.append(status)
-        sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
-        args.append(-1 if limit is None else limit)
-        with translate_errors():
-            return [_batch(row) for row in self._conn.execute(sql, args)]
+        select = (
+            "SELECT id, execution_id, status, files, counts, published, started_at, finished_at, error FROM batches"
+        )
+        return [_batch(row) for row in newest_first(self._conn, select, status, limit)]
 
     def kpis(
         self, table: str, start: str | None = None, end: str | None = None, category: str | None = None
@@ -248,6 +239,11 @@ class SqliteBatchLedger:
             )
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+_SELECT_BATCHES = (
+    "SELECT id, execution_id, status, files, counts, published, started_at, finished_at, error FROM batches"
+)
 
 
 def _batch(row: tuple[Any, ...]) -> Batch:

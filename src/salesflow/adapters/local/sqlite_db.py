@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from salesflow.domain.errors import ConfigError, PermanentError, TransientError
 
@@ -233,6 +234,19 @@ def _create_or_check(conn: sqlite3.Connection, path: Path) -> None:
         )
     conn.executescript(SCHEMA)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def newest_first(conn: sqlite3.Connection, select: str, status: str | None, limit: int | None) -> list[Any]:
+    """Rows of ``select`` (a SELECT without WHERE) in one status, or all, newest first."""
+    sql = select
+    args: list[Any] = []
+    if status:
+        sql += " WHERE status = ?"
+        args.append(status)
+    sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
+    args.append(-1 if limit is None else limit)
+    with translate_errors():
+        return conn.execute(sql, args).fetchall()
 
 
 @contextmanager

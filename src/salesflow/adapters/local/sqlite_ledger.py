@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from salesflow.adapters.local.sqlite_db import transaction, translate_errors
+from salesflow.adapters.local.sqlite_db import newest_first, transaction, translate_errors
 from salesflow.clock import utc_now
 from salesflow.domain.errors import NotFound, PermanentError
 from salesflow.domain.orders import Order, Reason
@@ -186,15 +186,7 @@ class SqliteOrderLedger:
         return _execution(row)
 
     def executions(self, status: str | None = None, limit: int | None = None) -> list[Execution]:
-        sql = "SELECT * FROM executions"
-        args: list[Any] = []
-        if status:
-            sql += " WHERE status = ?"
-            args.append(status)
-        sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
-        args.append(-1 if limit is None else limit)
-        with translate_errors():
-            return [_execution(row) for row in self._conn.execute(sql, args)]
+        return [_execution(row) for row in newest_first(self._conn, "SELECT * FROM executions", status, limit)]
 
     def dead_letter(self, letter_id: int) -> DeadLetter:
         with translate_errors():
