@@ -137,6 +137,8 @@ class BatchRun:
             batch_lines.write_parquet(out, compression="lz4")
         for source, refused in self.refused.items():
             self._reject(source, refused)
+        self.checked.clear()  # the files' rows live on in self.state; free the copies
+        self.refused.clear()
         valid = self.counts["validate"]["valid"]
         self.counts["transform"] = {
             "duplicates_removed": removed,
