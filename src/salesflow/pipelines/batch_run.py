@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,8 @@ class BatchRun:
     unknown: int = 0  # valid rows refused later: their order or product is unknown
     refused: dict[str, pl.DataFrame] = field(default_factory=dict)  # per file: rows refused, with reasons
     failed: bool = False
+    writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "batch-writer"))
+    writes: list[Future[None]] = field(default_factory=list)
 
     def execute(self) -> tuple[ExecutionStatus, str | None]:
         """Run every step; cleanup always. Returns the outcome and the error, if any."""
@@ -66,6 +69,7 @@ class BatchRun:
         except pl.exceptions.PolarsError as exc:  # a file polars cannot read is a bad file, not a crash
             status, error = ExecutionStatus.FAILED, f"could not process the batch: {exc}"
         self.failed = status == ExecutionStatus.FAILED
+        self._settle_writes()
         self.step("notify", lambda: self.notify(status, error), may_fail=False)
         self.step("cleanup", self.cleanup, may_fail=False)
         return status, error
@@ -93,8 +97,7 @@ class BatchRun:
                 checked = frames.read_checked(stream, key, table, settings.columns.get(table, {}))
             self.checked.append(checked)
             name = key.removeprefix(RAW)
-            with store.writer(f"validated/{self.batch_id}/{name.removesuffix('.csv')}.parquet") as out:
-                checked.valid.write_parquet(out, compression="lz4")
+            self._write_later(f"validated/{self.batch_id}/{name.removesuffix('.csv')}.parquet", checked.valid)
             self.refused[checked.key] = checked.rejected
         self.counts["validate"] = {
             "files": len(self.checked),
@@ -133,8 +136,7 @@ class BatchRun:
         self.touched = self._touched_dates(new, all_lines)
         self.lines = all_lines.filter(pl.col("order_date").is_in(list(self.touched)))
         batch_lines = self._lines_of(new.get(Table.ORDER_ITEMS, _empty_items()), all_lines)
-        with self.pipeline.store.writer(f"processed/lines/{self.batch_id}.parquet") as out:
-            batch_lines.write_parquet(out, compression="lz4")
+        self._write_later(f"processed/lines/{self.batch_id}.parquet", batch_lines)
         for source, refused in self.refused.items():
             self._reject(source, refused)
         self.checked.clear()  # the files' rows live on in self.state; free the copies
@@ -153,15 +155,14 @@ class BatchRun:
         )
 
     def publish(self) -> None:
-        store = self.pipeline.store
         for table, frame in self.state.items():
             key = f"processed/state/{table}/{self.batch_id}.parquet"
-            with store.writer(key) as out:
-                frame.write_parquet(out, compression="lz4")
+            self._write_later(key, frame)
             self.new_state_keys[str(table)] = key
         assert self.lines is not None
         order_kpis = frames.order_kpis(self.lines)
         category_kpis = frames.category_kpis(self.lines)
+        self._writes_done()  # every object the manifest will name exists before it names them
         self.pipeline.ledger.publish(
             self.batch_id,
             self.new_state_keys,
@@ -213,6 +214,29 @@ class BatchRun:
                     store.delete(info.key)
 
     # -- helpers --------------------------------------------------------------------
+
+    def _write_later(self, key: str, frame: pl.DataFrame) -> None:
+        """Write a Parquet object on the writer thread (polars writes without the GIL),
+        overlapping with the work that follows; _writes_done waits and raises its errors."""
+        store = self.pipeline.store
+
+        def write() -> None:
+            with store.writer(key) as out:
+                frame.write_parquet(out, compression="lz4")
+
+        self.writes.append(self.writer.submit(write))
+
+    def _settle_writes(self) -> None:
+        """After a failure: let writes in flight end (cleanup then removes what they wrote)."""
+        for future in self.writes:
+            future.exception()
+        self.writes = []
+        self.writer.shutdown(wait=True)
+
+    def _writes_done(self) -> None:
+        pending, self.writes = self.writes, []
+        for future in pending:
+            future.result()
 
     def _lines_of(self, items: pl.DataFrame, all_lines: pl.DataFrame) -> pl.DataFrame:
         """The lines of the batch's items (all of them when nothing was stored before)."""
