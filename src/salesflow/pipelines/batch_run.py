@@ -53,6 +53,7 @@ class BatchRun:
     unknown: int = 0  # valid rows refused later: their order or product is unknown
     refused: dict[str, pl.DataFrame] = field(default_factory=dict)  # per file: rows refused, with reasons
     failed: bool = False
+    stored: dict[Table, pl.DataFrame | None] = field(default_factory=dict)  # state before this batch
     writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "batch-writer"))
     writes: list[Future[None]] = field(default_factory=list)
 
@@ -248,11 +249,15 @@ class BatchRun:
         return all_lines.join(items.select(key), on=key)
 
     def _stored(self, table: Table) -> pl.DataFrame | None:
-        key = self.pipeline.ledger.state_keys().get(str(table))
-        if key is None:
-            return None
-        with self.pipeline.store.open(key) as stream:
-            return pl.read_parquet(stream)
+        """The table as earlier batches left it (read once per batch), or None."""
+        if table not in self.stored:
+            key = self.pipeline.ledger.state_keys().get(str(table))
+            if key is None:
+                self.stored[table] = None
+            else:
+                with self.pipeline.store.open(key) as stream:
+                    self.stored[table] = pl.read_parquet(stream)
+        return self.stored[table]
 
     def _known_items(
         self, items: pl.DataFrame, orders: pl.DataFrame | None, products: pl.DataFrame | None
@@ -341,10 +346,6 @@ class BatchRun:
             rows = ledger.kpis(table)
             with store.writer(f"processed/kpi/{table}.parquet") as out:
                 pl.DataFrame(rows, infer_schema_length=None).write_parquet(out, compression="lz4")
-
-
-def _plain(value: Any) -> Any:
-    return str(value) if value is not None and not isinstance(value, str | int | bool) else value
 
 
 def _empty_orders() -> pl.DataFrame:
