@@ -72,12 +72,13 @@ def read_checked(stream: IO[bytes], key: str, table: Table, mapping: Mapping[str
         raise BadFile(f"{key}: no header line; expected a header line and rows") from None
     except pl.exceptions.ComputeError:
         frame, ragged = _read_ragged(data)
+    del data  # the file's bytes: as large as the file; not needed once parsed
     header = [name for name in frame.columns if name not in (ROW,)]
     columns = resolve_columns(table, header, mapping, key)
     frame = frame.with_row_index(ROW, offset=1) if ROW not in frame.columns else frame
     canonical = frame.select(
         pl.col(ROW), *(pl.col(name).alias(canonical) for canonical, name in columns.items())
-    ).with_columns(pl.lit(key).alias(SOURCE))
+    ).with_columns(pl.lit(key, pl.Categorical).alias(SOURCE))  # one string for every row, not a copy each
     # Each column is stripped and parsed once, then shared by the checks and the valid rows.
     canonical = canonical.with_columns(pl.col(name).str.strip_chars() for name in columns)
     canonical = canonical.with_columns(
@@ -90,12 +91,14 @@ def read_checked(stream: IO[bytes], key: str, table: Table, mapping: Mapping[str
     # A list of reasons per row costs seconds per million rows; a mask does not. Only
     # the few refused rows get their reasons spelled out.
     checked = canonical.with_columns(pl.any_horizontal([test for test, _ in checks]).alias("_refused"))
+    del canonical
     bad = checked.filter(pl.col("_refused")).with_columns(
         pl.concat_list([pl.when(test).then(pl.lit(reason.value)) for test, reason in checks])
         .list.drop_nulls()
         .alias(REASONS)
     )
     valid = _typed(table, checked.filter(~pl.col("_refused")).drop("_refused"), set(columns))
+    del checked
     rejected = frame.join(bad.select(ROW, REASONS), on=ROW, how="inner")
     if not ragged.is_empty():
         rejected = pl.concat([rejected, ragged], how="diagonal_relaxed")
@@ -261,12 +264,13 @@ def lines(orders: pl.DataFrame, items: pl.DataFrame, products: pl.DataFrame) -> 
         on="order_id",
         how="inner",
     ).join(products.select("product_id", "category"), on="product_id", how="inner")
+    internal = [name for name in ("status", "returned_at", ROW, SOURCE, "order_returned") if name in joined.columns]
     return joined.with_columns(
         (pl.col("quantity").cast(MONEY) * pl.col("sale_price")).alias("total_price"),
         pl.col("created_at").dt.date().alias("order_date"),
         pl.col("created_at").dt.strftime("%Y-%m").alias("order_month"),
         pl.coalesce("returned", "order_returned").fill_null(False).alias("returned"),
-    ).drop("order_returned")
+    ).drop(internal)
 
 
 def order_kpis(frame: pl.DataFrame) -> list[OrderKpi]:

@@ -135,7 +135,8 @@ class BatchRun:
             self.state.get(Table.PRODUCTS, _empty_products()),
         )
         self.touched = self._touched_dates(new, all_lines)
-        self.lines = all_lines.filter(pl.col("order_date").is_in(list(self.touched)))
+        every_date = frames.dates_of(all_lines) <= self.touched
+        self.lines = all_lines if every_date else all_lines.filter(pl.col("order_date").is_in(list(self.touched)))
         batch_lines = self._lines_of(new.get(Table.ORDER_ITEMS, _empty_items()), all_lines)
         self._write_later(f"processed/lines/{self.batch_id}.parquet", batch_lines)
         for source, refused in self.refused.items():
