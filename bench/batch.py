@@ -38,7 +38,7 @@ from typing import IO, Any
 
 import pyarrow.parquet as pq
 
-from bench.measure import MB, CommandFailed, Measurement, measure
+from bench.measure import MB, CommandFailed, Measurement, mb, measure, raw, shown
 from bench.orders import Outcome
 
 BENCH = Path(__file__).resolve().parent
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
     batch = prepare_input(work, args.orders, args.seed, args.batch_files, log, say)
     stats = batch.stats
     outcome.notes.append(
-        f"Input: `{_shown(batch.folder)}`: {stats['products']['rows']:,} product rows, "
+        f"Input: `{shown(batch.folder)}`: {stats['products']['rows']:,} product rows, "
         f"{stats['orders']['rows']:,} order rows and {stats['order_items']['rows']:,} item rows in "
         f"{len(stats['paths']['orders'])} + {len(stats['paths']['order_items'])} files, {stats['bytes'] / MB:,.0f} MB; "
         f"invalid rows: {stats['products']['invalid']} products, {stats['orders']['invalid']:,} orders, "
@@ -170,9 +170,9 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
 
     report(outcome, batch, args, salesflow_runs, polars_runs, pandas_runs, checked_ok)
     outcome.notes.extend(round_notes)
-    outcome.raw["salesflow"] = [_raw(m) for m in salesflow_runs]
-    outcome.raw["polars"] = [_raw(m) | {"output": out} for m, out in polars_runs]
-    outcome.raw["pandas"] = [_raw(m) | {"output": out} for m, out in pandas_runs]
+    outcome.raw["salesflow"] = [raw(m) for m in salesflow_runs]
+    outcome.raw["polars"] = [raw(m) | {"output": out} for m, out in polars_runs]
+    outcome.raw["pandas"] = [raw(m) | {"output": out} for m, out in pandas_runs]
     outcome.raw["input"] = stats
     if not args.keep_runs and not outcome.problems:
         shutil.rmtree(runs, ignore_errors=True)
@@ -199,19 +199,19 @@ def report(
         outcome.row("salesflow: orders/s", f"{batch.orders / sf_seconds:,.0f}")
         run_seconds = statistics.median(m.steps["run"] for m in salesflow_runs)
         outcome.row(f"salesflow `run --once` alone, without the puts ({label})", f"{run_seconds:.2f} s")
-        outcome.row("salesflow peak RSS (sum over the process tree, worst run)", _mb(sf_peak))
-        outcome.row("salesflow peak PSS (shared pages split, worst run)", _mb(max(m.peak_pss for m in salesflow_runs)))
+        outcome.row("salesflow peak RSS (sum over the process tree, worst run)", mb(sf_peak))
+        outcome.row("salesflow peak PSS (shared pages split, worst run)", mb(max(m.peak_pss for m in salesflow_runs)))
         outcome.row(
-            "salesflow ru_maxrss (largest single process, worst run)", _mb(max(m.max_rss for m in salesflow_runs))
+            "salesflow ru_maxrss (largest single process, worst run)", mb(max(m.max_rss for m in salesflow_runs))
         )
     else:
         outcome.row(f"salesflow end to end, {size}", "n/a: no run produced KPI tables (see below)")
     outcome.row(f"polars script: time (median of {len(polars_runs)})", f"{polars_seconds:.2f} s")
-    outcome.row("polars script peak RSS (worst run)", _mb(polars_peak))
+    outcome.row("polars script peak RSS (worst run)", mb(polars_peak))
     if pandas_runs:
         pandas_seconds = statistics.median(m.seconds for m, _ in pandas_runs)
         outcome.row(f"pandas script: time (median of {len(pandas_runs)})", f"{pandas_seconds:.2f} s")
-        outcome.row("pandas script peak RSS (worst run)", _mb(max(m.peak_rss for m, _ in pandas_runs)))
+        outcome.row("pandas script peak RSS (worst run)", mb(max(m.peak_rss for m, _ in pandas_runs)))
     target_time = f"<= {TARGET_TIME_RATIO}x (aim < 1x)"
     target_rss = f"<= {TARGET_RSS_RATIO}x"
     target_pandas = f">= {TARGET_PANDAS_RATIO}x"
@@ -462,7 +462,7 @@ def _round_note(
         puts = sum(seconds for name, seconds in salesflow.steps.items() if name.startswith("put "))
         parts.append(
             f"salesflow {salesflow.seconds:.2f} s (puts {puts:.2f} s, run --once {salesflow.steps['run']:.2f} s), "
-            f"peak {_mb(salesflow.peak_rss)}{'' if got_kpis else ', but no KPI tables'}"
+            f"peak {mb(salesflow.peak_rss)}{'' if got_kpis else ', but no KPI tables'}"
         )
     else:
         parts.append("salesflow failed")
@@ -471,28 +471,6 @@ def _round_note(
             measured, output = result
             inside = output["seconds"]
             parts.append(
-                f"{name} {measured.seconds:.2f} s ({inside:.2f} s in the script), peak {_mb(measured.peak_rss)}"
+                f"{name} {measured.seconds:.2f} s ({inside:.2f} s in the script), peak {mb(measured.peak_rss)}"
             )
     return f"Round {number}: {'; '.join(parts)}."
-
-
-def _mb(size: int) -> str:
-    return f"{size / MB:,.0f} MB"
-
-
-def _raw(measured: Measurement) -> dict[str, Any]:
-    return {
-        "seconds": measured.seconds,
-        "peak_rss": measured.peak_rss,
-        "peak_pss": measured.peak_pss,
-        "max_rss": measured.max_rss,
-        "samples": measured.samples,
-        "steps": measured.steps,
-    }
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

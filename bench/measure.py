@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psutil
 
@@ -190,3 +190,28 @@ def command_line() -> str:
 
 def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def mb(size: int) -> str:
+    """A size in bytes as whole megabytes, for the tables."""
+    return f"{size / MB:,.0f} MB"
+
+
+def raw(measured: Measurement) -> dict[str, Any]:
+    """A measurement as the JSON the logs keep."""
+    return {
+        "seconds": measured.seconds,
+        "peak_rss": measured.peak_rss,
+        "peak_pss": measured.peak_pss,
+        "max_rss": measured.max_rss,
+        "samples": measured.samples,
+        "steps": measured.steps,
+    }
+
+
+def shown(path: Path) -> str:
+    """A path relative to the working folder when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

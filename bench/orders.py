@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import orjson
 
-from bench.measure import MB, Measurement, measure
+from bench.measure import MB, Measurement, mb, measure, raw, shown
 
 BENCH = Path(__file__).resolve().parent
 FULL_ORDERS = 1_000_000
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
     main = prepare_input(work, args.orders, args.seed, log, say)
     stats = main.stats
     outcome.notes.append(
-        f"Input: `{_shown(main.path)}`, {main.records:,} orders, {stats['bytes'] / MB:,.0f} MB, "
+        f"Input: `{shown(main.path)}`, {main.records:,} orders, {stats['bytes'] / MB:,.0f} MB, "
         f"{stats['invalid'] / main.records:.1%} invalid, {stats['repeated_ids'] / main.records:.1%} repeated ids "
         f"({stats['distinct_valid_ids']:,} distinct valid order ids). Rates are records in the file per second."
     )
@@ -174,13 +174,13 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
         sf_rate >= TARGET_RATE,
     )
     outcome.row(
-        "salesflow peak RSS (sum over the process tree, worst run)", _mb(sf_peak), "< 200 MB", sf_peak < TARGET_RSS
+        "salesflow peak RSS (sum over the process tree, worst run)", mb(sf_peak), "< 200 MB", sf_peak < TARGET_RSS
     )
-    outcome.row("salesflow peak PSS (shared pages split, worst run)", _mb(max(m.peak_pss for m in salesflow_runs)))
-    outcome.row("salesflow ru_maxrss (largest single process, worst run)", _mb(max(m.max_rss for m in salesflow_runs)))
+    outcome.row("salesflow peak PSS (shared pages split, worst run)", mb(max(m.peak_pss for m in salesflow_runs)))
+    outcome.row("salesflow ru_maxrss (largest single process, worst run)", mb(max(m.max_rss for m in salesflow_runs)))
     outcome.row(f"plain loop: time ({runs_label})", f"{plain_seconds:.2f} s")
     outcome.row("plain loop: orders/s", f"{main.records / plain_seconds:,.0f}")
-    outcome.row("plain loop peak RSS (worst run)", _mb(max(m.peak_rss for m in plain_runs)))
+    outcome.row("plain loop peak RSS (worst run)", mb(max(m.peak_rss for m in plain_runs)))
     outcome.row(
         "plain loop time / salesflow time", f"{speedup:.2f}x", f">= {TARGET_SPEEDUP}x", speedup >= TARGET_SPEEDUP
     )
@@ -194,11 +194,11 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
         phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in detail["phases"].items())
         outcome.notes.append(
             f"Round {number}: salesflow {sf.seconds:.2f} s (put {sf.steps['put']:.2f} s, run --once "
-            f"{sf.steps['run']:.2f} s), peak {_mb(sf.peak_rss)}; plain loop {plain.seconds:.2f} s ({phases}), "
-            f"peak {_mb(plain.peak_rss)}."
+            f"{sf.steps['run']:.2f} s), peak {mb(sf.peak_rss)}; plain loop {plain.seconds:.2f} s ({phases}), "
+            f"peak {mb(plain.peak_rss)}."
         )
-    outcome.raw["salesflow"] = [_raw(m) for m in salesflow_runs]
-    outcome.raw["plain"] = [_raw(m) | {"detail": d} for m, d in zip(plain_runs, plain_details, strict=True)]
+    outcome.raw["salesflow"] = [raw(m) for m in salesflow_runs]
+    outcome.raw["plain"] = [raw(m) | {"detail": d} for m, d in zip(plain_runs, plain_details, strict=True)]
 
     if args.per_record:
         count = min(args.per_record, main.records)
@@ -216,16 +216,16 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
         outcome.row(f"salesflow end to end, {label}: orders/s", f"{big.records / measured.seconds:,.0f}")
         outcome.row(
             f"salesflow peak RSS, {label}",
-            _mb(measured.peak_rss),
+            mb(measured.peak_rss),
             "< 250 MB",
             measured.peak_rss < TARGET_BIG_RSS,
         )
         outcome.notes.append(
-            f"{label}: `{_shown(big.path)}`, {big.stats['bytes'] / MB:,.0f} MB; put {measured.steps['put']:.2f} s, "
-            f"run --once {measured.steps['run']:.2f} s, peak PSS {_mb(measured.peak_pss)}, "
-            f"ru_maxrss {_mb(measured.max_rss)}."
+            f"{label}: `{shown(big.path)}`, {big.stats['bytes'] / MB:,.0f} MB; put {measured.steps['put']:.2f} s, "
+            f"run --once {measured.steps['run']:.2f} s, peak PSS {mb(measured.peak_pss)}, "
+            f"ru_maxrss {mb(measured.max_rss)}."
         )
-        outcome.raw["salesflow_big"] = _raw(measured)
+        outcome.raw["salesflow_big"] = raw(measured)
 
     checked = len(salesflow_runs) + len(plain_runs) + bool(args.per_record) + (not args.skip_10m)
     outcome.row(
@@ -250,7 +250,7 @@ def prepare_input(work: Path, orders: int, seed: int, log: IO[bytes], say: Calla
         stats = orjson.loads(stats_path.read_bytes())
         if stats.get("bytes") == path.stat().st_size and stats.get("records") == orders:
             return Input(path, stats)
-    say(f"generating {orders:,} orders (about {orders * BYTES_PER_ORDER / MB:,.0f} MB) into {_shown(path)}")
+    say(f"generating {orders:,} orders (about {orders * BYTES_PER_ORDER / MB:,.0f} MB) into {shown(path)}")
     work.mkdir(parents=True, exist_ok=True)
     temp, temp_stats = path.with_name(f".{path.name}.part"), stats_path.with_name(f".{stats_path.name}.part")
     command = [
@@ -357,9 +357,9 @@ def run_per_record(data: Input, count: int, database: Path, log: IO[bytes], outc
     outcome.problems.extend(f"one commit per record: {problem}" for problem in problems)
     outcome.notes.append(
         f"One commit per record: {count:,} commits in {detail['seconds']:.2f} s "
-        f"(process {measured.seconds:.2f} s with start-up), peak {_mb(measured.peak_rss)}."
+        f"(process {measured.seconds:.2f} s with start-up), peak {mb(measured.peak_rss)}."
     )
-    outcome.raw["per_record"] = _raw(measured) | {"detail": detail}
+    outcome.raw["per_record"] = raw(measured) | {"detail": detail}
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     return float(detail["records_per_second"])
@@ -376,25 +376,3 @@ def _compare(pairs: dict[str, tuple[int, int]]) -> list[str]:
     return [
         f"{name}: {found:,}, expected {expected:,}" for name, (found, expected) in pairs.items() if found != expected
     ]
-
-
-def _mb(size: int) -> str:
-    return f"{size / MB:,.0f} MB"
-
-
-def _raw(measured: Measurement) -> dict[str, Any]:
-    return {
-        "seconds": measured.seconds,
-        "peak_rss": measured.peak_rss,
-        "peak_pss": measured.peak_pss,
-        "max_rss": measured.max_rss,
-        "samples": measured.samples,
-        "steps": measured.steps,
-    }
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
