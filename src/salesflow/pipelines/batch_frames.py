@@ -243,9 +243,11 @@ def keyed_last(frames: Sequence[pl.DataFrame], key: Sequence[str]) -> tuple[pl.D
     """Rows of frames (in order) with one row per key, the last one; and how many were removed."""
     if not frames:
         return pl.DataFrame(), 0
-    rows = pl.concat(frames, how="diagonal_relaxed")
+    rows = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     # is_last_distinct keeps order with a mask; unique(keep="last", maintain_order=True) is ~5x slower.
     kept = rows.filter(pl.struct(list(key)).is_last_distinct() if len(key) > 1 else pl.col(key[0]).is_last_distinct())
+    if kept.height == rows.height:
+        return rows, 0  # nothing repeated: no second copy
     return kept, rows.height - kept.height
 
 

@@ -122,6 +122,7 @@ class BatchRun:
                 self.state[table] = frames.replace_keys(stored, kept, key)
             elif stored is not None:
                 self.state[table] = stored
+        self.checked.clear()  # the files' rows live on in `new` and self.state: free the copies early
         items = new.get(Table.ORDER_ITEMS)
         orders, products = self.state.get(Table.ORDERS), self.state.get(Table.PRODUCTS)
         if items is not None:
@@ -141,7 +142,6 @@ class BatchRun:
         self._write_later(f"processed/lines/{self.batch_id}.parquet", batch_lines)
         for source, refused in self.refused.items():
             self._reject(source, refused)
-        self.checked.clear()  # the files' rows live on in self.state; free the copies
         self.refused.clear()
         valid = self.counts["validate"]["valid"]
         self.counts["transform"] = {
