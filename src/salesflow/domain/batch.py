@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from salesflow.domain.errors import ConfigError
 
+RAW_PREFIX = "raw-data/"  # where batch inputs land in the bucket
 CENT = Decimal("0.01")
 RATE = Decimal("0.0001")
 
@@ -82,7 +83,7 @@ def table_of(key: str) -> Table | None:
     """Which table a raw-data object feeds: raw-data/products.csv, raw-data/orders/*.csv,
     raw-data/order_items/*.csv (any other key: None)."""
     parts = key.split("/")
-    if not key.lower().endswith(".csv") or parts[0] != "raw-data":
+    if not key.lower().endswith(".csv") or not key.startswith(RAW_PREFIX):
         return None
     if len(parts) == 2 and parts[1].lower() == "products.csv":
         return Table.PRODUCTS

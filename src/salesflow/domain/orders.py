@@ -33,19 +33,6 @@ class Reason(StrEnum):
     WRITE_FAILED = "write_failed"
 
 
-REASON_HELP: dict[Reason, str] = {
-    Reason.NOT_AN_OBJECT: "the record is not a JSON object",
-    Reason.MISSING_CONTACT_INFO: "contact-info is absent, null, not an object, or empty",
-    Reason.MISSING_ORDER_INFO: "order-info is absent, null, not an object, or empty",
-    Reason.MISSING_ORDER_ID: "order-info has no order id, or an empty one",
-    Reason.INVALID_QUANTITY: "quantity is absent, not a whole number, or not above 0",
-    Reason.INVALID_EMAIL: "email is present but not of the form local@domain.tld",
-    Reason.INVALID_PRICE: "price is present but not a number of 0 or more",
-    Reason.MALFORMED_JSON: "the line is not valid JSON",
-    Reason.RECORD_TOO_LARGE: "the line is longer than orders.max_record_mb",
-    Reason.WRITE_FAILED: "the orders table refused the write after retries; redrive it",
-}
-
 CONTACT = "contact_info"
 ORDER = "order_info"
 

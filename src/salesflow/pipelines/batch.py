@@ -15,12 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from salesflow.clock import utc_now
-from salesflow.domain.batch import Table, table_of
+from salesflow.domain.batch import RAW_PREFIX, Table, table_of
 from salesflow.domain.records import Execution, ExecutionStatus
 from salesflow.ports import BatchLedger, Notifier, ObjectInfo, ObjectStore
-
-RAW = "raw-data/"
-STEPS = ("validate", "transform", "publish", "archive", "notify", "cleanup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +93,7 @@ class BatchPipeline:
             status = ExecutionStatus.FAILED
             error: str | None = "interrupted before publish; rolled back, files pending again"
             if batch.published:
-                present = {info.key for info in self.store.list(RAW)}
+                present = {info.key for info in self.store.list(RAW_PREFIX)}
                 run.files = [key for key in batch.files if key in present]
                 run.step("archive", run.archive, may_fail=False)
                 status, error = ExecutionStatus.SUCCEEDED, None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from salesflow.clock import utc_now
-from salesflow.domain.batch import RowReason, Table, table_of
+from salesflow.domain.batch import RAW_PREFIX, RowReason, Table, table_of
 from salesflow.domain.errors import SalesflowError
 from salesflow.domain.notices import Notice, NoticeKind
 from salesflow.domain.records import ExecutionStatus
@@ -27,7 +27,6 @@ from salesflow.pipelines import batch_frames as frames
 if TYPE_CHECKING:
     from salesflow.pipelines.batch import BatchPipeline
 
-RAW = "raw-data/"
 KEYS: dict[Table, list[str]] = {
     Table.PRODUCTS: ["product_id"],
     Table.ORDERS: ["order_id"],
@@ -97,7 +96,7 @@ class BatchRun:
             with store.open(key) as stream:
                 checked = frames.read_checked(stream, key, table, settings.columns.get(table, {}))
             self.checked.append(checked)
-            name = key.removeprefix(RAW)
+            name = key.removeprefix(RAW_PREFIX)
             self._write_later(f"validated/{self.batch_id}/{name.removesuffix('.csv')}.parquet", checked.valid)
             self.refused[checked.key] = checked.rejected
         self.counts["validate"] = {
@@ -108,11 +107,10 @@ class BatchRun:
         }
 
     def transform(self) -> None:
-        settings = self.pipeline.settings
         new: dict[Table, pl.DataFrame] = {}
         removed = 0
         for table in Table:
-            key = list(settings.item_key) if table is Table.ORDER_ITEMS else KEYS[table]
+            key = self._key(table)
             parts = [c.valid for c in self.checked if c.table is table and not c.valid.is_empty()]
             kept, duplicates = frames.keyed_last(parts, key)
             removed += duplicates
@@ -129,7 +127,7 @@ class BatchRun:
             items = self._known_items(items, orders, products)
             new[Table.ORDER_ITEMS] = items
             stored_items = self._stored(Table.ORDER_ITEMS)
-            self.state[Table.ORDER_ITEMS] = frames.replace_keys(stored_items, items, list(settings.item_key))
+            self.state[Table.ORDER_ITEMS] = frames.replace_keys(stored_items, items, self._key(Table.ORDER_ITEMS))
         all_lines = frames.lines(
             self.state.get(Table.ORDERS, _empty_orders()),
             self.state.get(Table.ORDER_ITEMS, _empty_items()),
@@ -180,7 +178,7 @@ class BatchRun:
     def archive(self) -> None:
         store = self.pipeline.store
         for key in self.files:
-            store.move(key, f"archive/{self.batch_id}/{key.removeprefix(RAW)}")
+            store.move(key, f"archive/{self.batch_id}/{key.removeprefix(RAW_PREFIX)}")
         self.counts["archive"] = {"files": len(self.files)}
 
     def notify(self, status: ExecutionStatus, error: str | None) -> None:
@@ -217,6 +215,10 @@ class BatchRun:
 
     # -- helpers --------------------------------------------------------------------
 
+    def _key(self, table: Table) -> list[str]:
+        """The columns that identify a row of table (items: batch.item_key)."""
+        return list(self.pipeline.settings.item_key) if table is Table.ORDER_ITEMS else KEYS[table]
+
     def _write_later(self, key: str, frame: pl.DataFrame) -> None:
         """Write a Parquet object on the writer thread (polars writes without the GIL),
         overlapping with the work that follows; _writes_done waits and raises its errors."""
@@ -244,7 +246,7 @@ class BatchRun:
         """The lines of the batch's items (all of them when nothing was stored before)."""
         if items.height == all_lines.height:
             return all_lines
-        key = list(self.pipeline.settings.item_key)
+        key = self._key(Table.ORDER_ITEMS)
         if len(key) == 1:
             return all_lines.filter(pl.col(key[0]).is_in(items.get_column(key[0]).implode()))
         return all_lines.join(items.select(key), on=key)
@@ -312,7 +314,7 @@ class BatchRun:
         touched = frames.dates_of(all_lines.filter(affected))
         stored_items = self._stored(Table.ORDER_ITEMS)
         if Table.ORDER_ITEMS in new and stored_items is not None:  # an item moved to another order
-            key = list(self.pipeline.settings.item_key)
+            key = self._key(Table.ORDER_ITEMS)
             before = stored_items.join(new[Table.ORDER_ITEMS].select(key), on=key).select("order_id")
             stored_orders = self._stored(Table.ORDERS)
             if stored_orders is not None:
@@ -332,7 +334,7 @@ class BatchRun:
         rejected = rejected.sort(frames.ROW)
         buffer = io.BytesIO()
         rejected.with_columns(pl.col(frames.REASONS).list.join(";")).drop(frames.ROW).write_csv(buffer)
-        with self.pipeline.store.writer(f"rejected/{self.batch_id}/{key.removeprefix(RAW)}") as out:
+        with self.pipeline.store.writer(f"rejected/{self.batch_id}/{key.removeprefix(RAW_PREFIX)}") as out:
             out.write(buffer.getvalue())
         for row in rejected.iter_rows(named=True):
             record = {k: v for k, v in row.items() if k not in (frames.ROW, frames.REASONS)}

@@ -22,7 +22,7 @@ from pathlib import Path
 import watchfiles
 
 from salesflow.clock import utc_now
-from salesflow.domain.batch import table_of
+from salesflow.domain.batch import RAW_PREFIX, table_of
 from salesflow.domain.errors import ConfigError, NotFound
 from salesflow.domain.records import Execution
 from salesflow.pipelines.orders import Progress, Stopped
@@ -30,7 +30,6 @@ from salesflow.ports import ObjectInfo
 from salesflow.runtime.bootstrap import App
 
 ORDERS_PREFIX = "orders/"
-RAW_PREFIX = "raw-data/"
 
 OnExecution = Callable[[Execution], None]
 Handler = Callable[[str, str, Progress | None, Callable[[], bool]], Execution]
