@@ -38,7 +38,7 @@ from typing import IO, Any
 
 import pyarrow.parquet as pq
 
-from bench.measure import MB, CommandFailed, Measurement, mb, measure, raw, shown
+from bench.measure import MB, CommandFailed, Measurement, mb, measure, raw, shown, warm
 from bench.orders import Outcome
 
 BENCH = Path(__file__).resolve().parent
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
     tuned = sorted(f"`{name}={value}`" for name, value in os.environ.items() if name.startswith("SALESFLOW_"))
     outcome.notes.append(f"salesflow settings: {', '.join(tuned) if tuned else 'the defaults'}.")
     for path, _ in batch.files():
-        _warm(path)
+        warm(path)
 
     salesflow_runs: list[Measurement] = []  # runs that got as far as KPI tables
     checked_ok = 0
@@ -279,13 +279,6 @@ def prepare_input(work: Path, orders: int, seed: int, files: int, log: IO[bytes]
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(temp, folder)
     return Batch(folder, json.loads(stats_path.read_text()))
-
-
-def _warm(path: Path) -> None:
-    """Read the file once, so no measurement pays for the first read from disk."""
-    with path.open("rb") as stream:
-        while stream.read(16 * MB):
-            pass
 
 
 # -- measurements ------------------------------------------------------------------

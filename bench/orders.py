@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import orjson
 
-from bench.measure import MB, Measurement, mb, measure, raw, shown
+from bench.measure import MB, Measurement, mb, measure, raw, shown, warm
 
 BENCH = Path(__file__).resolve().parent
 FULL_ORDERS = 1_000_000
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
     )
     tuned = sorted(f"`{name}={value}`" for name, value in os.environ.items() if name.startswith("SALESFLOW_"))
     outcome.notes.append(f"salesflow settings: {', '.join(tuned) if tuned else 'the defaults'}.")
-    _warm(main.path)
+    warm(main.path)
 
     salesflow_runs: list[Measurement] = []
     plain_runs: list[Measurement] = []
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
 
     if not args.skip_10m:
         big = prepare_input(work, args.big_orders, args.seed, log, say)
-        _warm(big.path)
+        warm(big.path)
         say(f"salesflow end to end on {big.records:,} orders")
         measured = run_salesflow(cli, big, runs / "salesflow-big", log, outcome, args)
         label = f"{big.records:,} orders"
@@ -265,13 +265,6 @@ def prepare_input(work: Path, orders: int, seed: int, log: IO[bytes], say: Calla
     os.replace(temp, path)
     os.replace(temp_stats, stats_path)  # last: the pair is complete only once this exists
     return Input(path, orjson.loads(stats_path.read_bytes()))
-
-
-def _warm(path: Path) -> None:
-    """Read the file once, so no measurement pays for the first read from disk."""
-    with path.open("rb") as stream:
-        while stream.read(16 * MB):
-            pass
 
 
 # -- measurements ------------------------------------------------------------------
