@@ -182,3 +182,57 @@ class BatchLedger(Protocol):
     def kpis(
         self, table: str, start: str | None = None, end: str | None = None, category: str | None = None
     ) -> list[dict[str, Any]]: ...
+
+
+class ChangeFeed(Protocol):
+    """The orders table's change records, in sequence order (like a DynamoDB stream).
+
+    Rows come as an Arrow table with the columns of salesflow.domain.changes.Change:
+    the stream transforms many at once, so it gets them as columns, not objects.
+    """
+
+    def read_after(self, sequence: int, limit: int) -> Any:
+        """Up to limit changes with a sequence above the given one, oldest first (a pyarrow.Table)."""
+        ...
+
+    def newest(self) -> tuple[int, str | None]:
+        """The highest sequence so far (0 when none) and its event time."""
+        ...
+
+    def event_time(self, sequence: int) -> str | None:
+        """When the change with this sequence committed, or None."""
+        ...
+
+
+class Lake(Protocol):
+    """The partitioned lake the stream writes (Delta Lake locally, S3 + Glue on AWS).
+
+    ``append`` is one atomic commit that also records the last sequence it holds,
+    so after a crash the stream resumes right after what the lake has.
+    """
+
+    def written_through(self) -> int:
+        """The last change sequence the lake holds (0 when none)."""
+        ...
+
+    def append(self, rows: Any, errors: Any, through: int) -> None:
+        """Commit transformed rows and refused changes (pyarrow.Tables), recording through."""
+        ...
+
+    def compact(self, partitions: Sequence[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+        """Merge the small files of the given (dt, hour) partitions (all when None)."""
+        ...
+
+    def vacuum(self) -> int:
+        """Delete files no version within the retention needs; returns how many."""
+        ...
+
+    def partitions(self) -> list[dict[str, Any]]:
+        """Per (dt, hour): files and bytes."""
+        ...
+
+    def errors(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Refused changes, newest first."""
+        ...
+
+    def error_count(self) -> int: ...

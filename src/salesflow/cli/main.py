@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -21,6 +22,7 @@ import typer
 
 from salesflow import __version__
 from salesflow.cli import render
+from salesflow.cli.generate import generate
 from salesflow.cli.progress import ProgressReporter
 from salesflow.domain.errors import SalesflowError
 from salesflow.domain.records import ExecutionStatus, LetterStatus
@@ -29,8 +31,10 @@ from salesflow.pipelines import dead_letters
 from salesflow.readers import detect_format
 from salesflow.runtime import demo
 from salesflow.runtime.bootstrap import App, build_app
+from salesflow.runtime.generator import run_demo_generator as generator_demo
 from salesflow.runtime.runner import ORDERS_PREFIX, Runner, exclusive_home
 from salesflow.runtime.settings import load_settings
+from salesflow.runtime.stream import build_stream, lake_of, start_stream, stream_lock
 
 HELP = """An event-driven pipeline for sales data, on one machine.
 
@@ -147,7 +151,7 @@ def run(
     """
     settings = _app().settings
     try:
-        with exclusive_home(settings.home):
+        with exclusive_home(settings.home), stream_lock(settings.lake):
             if demo_mode:
                 dropped = demo.drop_samples(_app())
                 for key in dropped:
@@ -158,6 +162,8 @@ def run(
                 reporter.finished(execution)
             with _stop_on_signals(runner.stop):
                 executions = runner.run_once()
+                if not runner.stop.is_set():
+                    _drain_stream(settings)
                 _summary(executions)
                 if runner.stop.is_set():
                     render.err.print("stopped. Unfinished work resumes on the next `salesflow run`.")
@@ -166,11 +172,18 @@ def run(
                     failed = any(e.status != ExecutionStatus.SUCCEEDED for e in executions)
                     raise typer.Exit(1 if failed else 0)
                 _where_to_look(settings.home)
-                render.err.print("watching the bucket; press Ctrl-C to stop")
+                streaming = start_stream(settings, runner.stop)
+                if demo_mode:
+                    generator_demo(_app(), runner.stop)
+                render.err.print("watching the bucket and streaming changes into the lake; press Ctrl-C to stop")
                 runner.watch()
+                streaming.join()
             render.err.print("stopped. Unfinished work resumes on the next `salesflow run`.")
     except SalesflowError as exc:
         _fail(str(exc))
+
+
+app.command()(generate)
 
 
 @contextmanager
@@ -190,6 +203,19 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _drain_stream(settings: Any) -> None:
+    """Bring the lake up to date with the orders table (run --once returns with it current)."""
+    if not _app().ledger.status()["change_log"]:
+        return  # no change ever: not even worth loading the lake's libraries
+    stream = build_stream(settings)
+    try:
+        moved = stream.drain()
+    finally:
+        stream.close()
+    if moved:
+        render.err.print(f"stream: {moved:,} change(s) into the lake ({settings.lake / 'orders'})")
 
 
 def _summary(executions: list[Any]) -> None:
@@ -462,6 +488,108 @@ def status(json: JsonOption = False) -> None:
             "last error": counts["last_error"],
         }
     )
+
+
+# -- the stream and the lake ------------------------------------------------------
+
+stream_app = typer.Typer(
+    help="The stream: every change of the orders table, into the lake (DIR/lake/orders/).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+lake_app = typer.Typer(
+    help="The lake: a Delta Lake table of every change, partitioned by date and hour.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(stream_app, name="stream")
+app.add_typer(lake_app, name="lake")
+PARTITION_COLUMNS = ("dt", "hour", "files", "bytes")
+STREAM_ERROR_COLUMNS = ("sequence", "order_id", "event_type", "reason", "message", "failed_at")
+
+
+@stream_app.command("status")
+def stream_status(json: JsonOption = False) -> None:
+    """How far the lake is behind the orders table: the last change it holds, the lag in
+    changes and seconds, refused changes, and files per partition."""
+    stream = build_stream(_app().settings)
+    try:
+        state = stream.status()
+    finally:
+        stream.close()
+    if json:
+        render.print_json(state)
+        return
+    render.print_record({name: value for name, value in state.items() if name != "partitions"})
+    render.print_table(state["partitions"], PARTITION_COLUMNS, "Partitions")
+
+
+@stream_app.command("errors")
+def stream_errors(
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many, newest first.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Changes the transform refused (like Firehose's ProcessingFailed records), newest first.
+
+    Each keeps the change as it came (`--json` shows it) and the reason. The stream
+    went on without them; they are in DIR/lake/errors/.
+    """
+    rows = lake_of(_app().settings).errors(limit)
+    if json:
+        render.print_json(rows)
+    else:
+        render.print_table(rows, STREAM_ERROR_COLUMNS, "Refused changes")
+
+
+@stream_app.command("run")
+def stream_run(
+    once: Annotated[bool, typer.Option("--once", help="Move every change there is now, then exit.")] = False,
+) -> None:
+    """Follow the change log into the lake, without watching the bucket (`salesflow run`
+    does both). Stop with Ctrl-C: what is buffered is written first."""
+    settings = _app().settings
+    try:
+        with stream_lock(settings.lake):
+            if once:
+                _drain_stream(settings)
+                return
+            stop = threading.Event()
+            with _stop_on_signals(stop):
+                render.err.print("streaming changes into the lake; press Ctrl-C to stop")
+                start_stream(settings, stop).join()
+            render.err.print("stopped; the lake holds every change read.")
+            raise typer.Exit(130)
+    except SalesflowError as exc:
+        _fail(str(exc))
+
+
+@lake_app.command("compact")
+def lake_compact(
+    every_hour: Annotated[bool, typer.Option("--all", help="Also the current hour, still being written to.")] = False,
+    json: JsonOption = False,
+) -> None:
+    """Merge the small files of closed hours, then vacuum files older than
+    stream.retention_hours. Queries running meanwhile see every row once."""
+    lake = lake_of(_app().settings)
+    current = (datetime.now(UTC).strftime("%Y-%m-%d"), datetime.now(UTC).strftime("%H"))
+    wanted = [
+        (p["dt"], p["hour"])
+        for p in lake.partitions()
+        if p["files"] > 1 and (every_hour or (p["dt"], p["hour"]) < current)
+    ]
+    done = lake.compact(wanted)
+    removed = lake.vacuum()
+    if json:
+        render.print_json({"compacted": done, "vacuumed_files": removed})
+        return
+    render.print_table(done, ("dt", "hour", "removed", "added"), "Compacted partitions")
+    render.err.print(f"vacuum removed {removed:,} file(s) older than the retention")
+
+
+@lake_app.command("partitions")
+def lake_partitions(json: JsonOption = False) -> None:
+    """Partitions of the lake with their file counts and sizes."""
+    render.show_rows(lake_of(_app().settings).partitions(), PARTITION_COLUMNS, "Partitions", json)
 
 
 def main() -> None:

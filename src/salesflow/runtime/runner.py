@@ -10,12 +10,10 @@ copied in place is not read half-way.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +21,12 @@ import watchfiles
 
 from salesflow.clock import utc_now
 from salesflow.domain.batch import RAW_PREFIX, table_of
-from salesflow.domain.errors import ConfigError, NotFound
+from salesflow.domain.errors import NotFound
 from salesflow.domain.records import Execution
 from salesflow.pipelines.orders import Progress, Stopped
 from salesflow.ports import ObjectInfo
 from salesflow.runtime.bootstrap import App
+from salesflow.runtime.locks import exclusive
 
 ORDERS_PREFIX = "orders/"
 
@@ -155,40 +154,9 @@ class Runner:
         yield execution
 
 
-_held_lock: list[int] = []  # the fd of the run lock while this process holds it
-
-
-def _forget_lock_in_child() -> None:
-    """A forked reader must not keep the home locked after its parent dies."""
-    for fd in _held_lock:
-        os.close(fd)
-    _held_lock.clear()
-
-
-os.register_at_fork(after_in_child=_forget_lock_in_child)
-
-
-@contextmanager
-def exclusive_home(home: Path) -> Iterator[None]:
+def exclusive_home(home: Path) -> AbstractContextManager[None]:
     """Hold the home's run lock: two watchers on one home would race for the same objects."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / ".run.lock"
-    with path.open("a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            raise ConfigError(
-                f"{home} is in use by salesflow run (pid {holder}); stop it first or use another --home"
-            ) from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(str(os.getpid()))
-        lock.flush()
-        _held_lock.append(lock.fileno())
-        try:
-            yield
-        finally:
-            _held_lock.clear()
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return exclusive(
+        home / ".run.lock",
+        lambda pid: f"{home} is in use by salesflow run (pid {pid}); stop it first or use another --home",
+    )

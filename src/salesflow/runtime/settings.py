@@ -52,6 +52,15 @@ class BatchConfig(BaseModel):
     )
 
 
+class StreamSettings(BaseModel):
+    buffer_mb: float = Field(5.0, gt=0, description="flush the buffer to the lake once it holds this much")
+    buffer_seconds: float = Field(1.0, gt=0, description="... or once its oldest change waited this long")
+    compact_files: int = Field(50, ge=2, description="compact an hour of the lake once it has more files")
+    retention_hours: int = Field(24, ge=0, description="vacuum keeps replaced lake files this long")
+    poll_seconds: float = Field(0.1, gt=0, description="how often an idle stream looks for new changes")
+    read_rows: int = Field(20_000, ge=1, description="changes read from the change log at a time")
+
+
 class NotifySettings(BaseModel):
     webhooks: list[str] = Field(default_factory=list, description="URLs that get every notice as a JSON POST")
     timeout_seconds: float = Field(5.0, gt=0)
@@ -67,6 +76,7 @@ class Settings(BaseSettings):
     watch: WatchSettings = WatchSettings()
     batch: BatchConfig = BatchConfig()
     notify: NotifySettings = NotifySettings()
+    stream: StreamSettings = StreamSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -87,6 +97,10 @@ class Settings(BaseSettings):
     @property
     def database(self) -> Path:
         return self.home / "salesflow.db"
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
 
 
 class _TomlSource(PydanticBaseSettingsSource):

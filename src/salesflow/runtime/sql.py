@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from salesflow.adapters.local.duck_sql import DuckSqlEngine
+from salesflow.adapters.local.duck_sql import DuckSqlEngine, LakeSource
 from salesflow.runtime.settings import Settings
 
 
 def sql_engine(settings: Settings) -> DuckSqlEngine:
-    """Read-only SQL over the home's tables."""
-    return DuckSqlEngine(settings.database)
+    """Read-only SQL over the home's tables and its lake."""
+    from salesflow.pipelines.stream_transform import LAKE_SCHEMA
+    from salesflow.runtime.stream import lake_of
+
+    lake = lake_of(settings)
+    return DuckSqlEngine(settings.database, lake=LakeSource(settings.lake, lake.files, LAKE_SCHEMA.empty_table()))

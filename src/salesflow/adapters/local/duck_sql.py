@@ -4,11 +4,15 @@ DuckDB runs in memory with no access to files or extensions. The SQLite tables
 a query names are copied in as Arrow tables first (only those it names), so a
 query can never write to the database. Statements other than SELECT are refused
 before they run.
+
+The lake's tables (order_changes, orders_current) are views over the Parquet
+files of the lake's current version; DuckDB may read files under the lake's
+folder and nowhere else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,30 @@ TABLES = (
 )  # fmt: skip
 
 
+# The lake's views. orders_current is each order's latest change, unless that removed it.
+LAKE_TABLES = ("order_changes", "orders_current")
+_ORDERS_CURRENT = """
+CREATE VIEW orders_current AS
+SELECT order_id, customer_name, customer_email, item_id, product_name, quantity, price,
+       new_image AS record, event_time AS updated_at, sequence
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY order_id ORDER BY sequence DESC) AS newest
+    FROM order_changes
+)
+WHERE newest = 1 AND event_type <> 'REMOVE'
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LakeSource:
+    """Where the lake's Parquet files are: its folder (the only one SQL may read), the
+    files of its current version, and an empty table of its schema for an empty lake."""
+
+    root: Path
+    files: Callable[[], list[str]]
+    empty: pa.Table
+
+
 @dataclass(frozen=True, slots=True)
 class QueryResult:
     columns: list[str]
@@ -37,9 +65,10 @@ class QueryResult:
 class DuckSqlEngine:
     """Answers read-only SQL over the SQLite database at ``database``."""
 
-    def __init__(self, database: Path, tables: Sequence[str] = TABLES) -> None:
+    def __init__(self, database: Path, tables: Sequence[str] = TABLES, lake: LakeSource | None = None) -> None:
         self.database = database
-        self.tables = tuple(tables)
+        self.tables = tuple(tables) + (LAKE_TABLES if lake is not None else ())
+        self.lake = lake
 
     def query(self, sql: str) -> QueryResult:
         """Run one or more SELECT statements; the last one's result is returned.
@@ -52,8 +81,12 @@ class DuckSqlEngine:
         )
         try:
             statements = self._selects_only(con, sql)
-            for name in self._named_tables(con, sql):
-                con.register(name, self._load(name))
+            named = self._named_tables(con, sql)
+            for name in named:
+                if name not in LAKE_TABLES:
+                    con.register(name, self._load(name))
+            if self.lake is not None and set(named) & set(LAKE_TABLES):
+                self._lake_views(con, self.lake)
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
             result: QueryResult | None = None
@@ -90,6 +123,21 @@ class DuckSqlEngine:
             named = set(self.tables)
         return [table for table in self.tables if table in named]
 
+    @staticmethod
+    def _lake_views(con: duckdb.DuckDBPyConnection, lake: LakeSource) -> None:
+        files = lake.files()
+        if files:
+            con.execute(f"SET allowed_directories = [{_literal(str(lake.root.resolve()) + '/')}]")
+            listed = ", ".join(_literal(f) for f in files)
+            con.execute(
+                f"CREATE VIEW order_changes AS SELECT * FROM read_parquet([{listed}], hive_partitioning = true,"
+                " hive_types = {'dt': VARCHAR, 'hour': VARCHAR})"
+            )
+        else:
+            con.register("lake_empty", lake.empty)
+            con.execute("CREATE VIEW order_changes AS SELECT * FROM lake_empty")
+        con.execute(_ORDERS_CURRENT)
+
     def _load(self, table: str) -> pa.Table:
         """The SQLite table as Arrow, through ADBC (4x faster than sqlite3 rows)."""
         if not self.database.exists():
@@ -102,3 +150,8 @@ class DuckSqlEngine:
             cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(1 << 30)})
             cursor.execute(f"SELECT * FROM {table}")  # table is one of TABLES, never user text
             return cursor.fetch_arrow_table()
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (paths come from the lake, but quote them all the same)."""
+    return "'" + text.replace("'", "''") + "'"

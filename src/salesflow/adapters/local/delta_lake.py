@@ -1,0 +1,159 @@
+"""The lake of the embedded face: Delta Lake tables under DIR/lake/.
+
+- ``lake/orders/``: one row per change, partitioned ``dt=YYYY-MM-DD/hour=HH/``.
+- ``lake/errors/``: the changes the transform refused, with their reasons.
+
+Each append is one Delta commit that records, as an application transaction,
+the last change sequence it holds; on start the stream asks the table for that
+number and resumes after it. (Not the last history entry: compaction and vacuum
+add entries of their own.) Errors are committed first, under the same number,
+and an error already in its table is never written twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from salesflow.domain.errors import TransientError
+
+APP_ID = "salesflow-stream"
+PARTITIONS = ["dt", "hour"]
+_WRITER = WriterProperties(compression="ZSTD", compression_level=1)
+
+
+class DeltaLake:
+    """The orders lake and its error table in a folder."""
+
+    def __init__(self, root: Path, retention_hours: int = 24) -> None:
+        self.root = root
+        self.orders_path = root / "orders"
+        self.errors_path = root / "errors"
+        self.retention_hours = retention_hours
+
+    # -- the stream's side ----------------------------------------------------------
+
+    def written_through(self) -> int:
+        return _through(self._table(self.orders_path))
+
+    def append(self, rows: pa.Table, errors: pa.Table, through: int) -> None:
+        if errors.num_rows:
+            errors = errors.filter(pc.greater(errors.column("sequence"), _through(self._table(self.errors_path))))
+            if errors.num_rows:
+                self._write(self.errors_path, errors, through, partitioned=False)
+        self._write(self.orders_path, rows, through, partitioned=True)
+
+    # -- upkeep -----------------------------------------------------------------------
+
+    def compact(self, partitions: Sequence[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+        """Merge each partition's files into as few as its size needs. Queries running
+        meanwhile keep reading the files of their version: vacuum removes old files only
+        after the retention, never at once."""
+        table = self._table(self.orders_path)
+        if table is None:
+            return []
+        if partitions is None:
+            partitions = [(p["dt"], p["hour"]) for p in self.partitions() if p["files"] > 1]
+        done = []
+        for dt, hour in partitions:
+            metrics = table.optimize.compact(
+                partition_filters=[("dt", "=", dt), ("hour", "=", hour)], writer_properties=_WRITER
+            )
+            done.append(
+                {"dt": dt, "hour": hour, "removed": metrics["numFilesRemoved"], "added": metrics["numFilesAdded"]}
+            )
+        return done
+
+    def vacuum(self) -> int:
+        removed = 0
+        for path in (self.orders_path, self.errors_path):
+            table = self._table(path)
+            if table is not None:
+                removed += len(
+                    table.vacuum(retention_hours=self.retention_hours, dry_run=False, enforce_retention_duration=False)
+                )
+        return removed
+
+    # -- reading ------------------------------------------------------------------------
+
+    def partitions(self) -> list[dict[str, Any]]:
+        table = self._table(self.orders_path)
+        if table is None:
+            return []
+        actions = pa.table(table.get_add_actions(flatten=True))
+        grouped = actions.group_by(["partition.dt", "partition.hour"]).aggregate(
+            [("path", "count"), ("size_bytes", "sum")]
+        )
+        found = [
+            {
+                "dt": row["partition.dt"],
+                "hour": row["partition.hour"],
+                "files": row["path_count"],
+                "bytes": row["size_bytes_sum"],
+            }
+            for row in grouped.to_pylist()
+        ]
+        return sorted(found, key=lambda p: (p["dt"], p["hour"]))
+
+    def files(self) -> list[str]:
+        """The Parquet files of the current version (for SQL over the lake)."""
+        table = self._table(self.orders_path)
+        return [] if table is None else [_local(uri) for uri in table.file_uris()]
+
+    def errors(self, limit: int | None = None) -> list[dict[str, Any]]:
+        table = self._table(self.errors_path)
+        if table is None:
+            return []
+        rows: pa.Table = table.to_pyarrow_table().sort_by([("sequence", "descending")])
+        return list((rows if limit is None else rows.slice(0, limit)).to_pylist())
+
+    def error_count(self) -> int:
+        table = self._table(self.errors_path)
+        if table is None:
+            return 0
+        counts = pa.table(table.get_add_actions(flatten=True)).column("num_records")
+        return int(pc.sum(counts).as_py() or 0)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _write(self, path: Path, data: pa.Table, through: int, partitioned: bool) -> None:
+        commit = CommitProperties(
+            app_transactions=[Transaction(app_id=APP_ID, version=through)],
+            custom_metadata={"salesflow.through": str(through), "salesflow.at": datetime.now(UTC).isoformat()},
+            max_commit_retries=10,  # a compaction committing meanwhile is not a conflict for an append
+        )
+        try:
+            write_deltalake(
+                path,
+                data,
+                mode="append",
+                partition_by=PARTITIONS if partitioned else None,
+                writer_properties=_WRITER,
+                commit_properties=commit,
+            )
+        except CommitFailedError as exc:
+            raise TransientError(f"lake commit failed, will retry: {exc}") from exc
+
+    @staticmethod
+    def _table(path: Path) -> DeltaTable | None:
+        try:
+            return DeltaTable(path)
+        except TableNotFoundError:
+            return None
+
+
+def _through(table: DeltaTable | None) -> int:
+    if table is None:
+        return 0
+    return table.transaction_version(APP_ID) or 0
+
+
+def _local(uri: str) -> str:
+    return uri.removeprefix("file://")
