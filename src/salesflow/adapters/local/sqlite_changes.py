@@ -77,7 +77,9 @@ class SqliteChangeFeed:
         if self._adbc is None:
             import adbc_driver_sqlite.dbapi as adbc
 
-            conn = adbc.connect(f"file:{self.database}?mode=ro")
+            # Autocommit: without it the first read opens a transaction that pins its snapshot,
+            # and changes committed later would never be seen.
+            conn = adbc.connect(f"file:{self.database}?mode=ro", autocommit=True)
             cursor = conn.cursor()
             # One Arrow batch per read, so column types come from every row, not the first 1,024.
             cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(1 << 30)})
