@@ -137,9 +137,20 @@ class DeltaLake:
                 partition_by=PARTITIONS if partitioned else None,
                 writer_properties=_WRITER,
                 commit_properties=commit,
+                configuration=self._configuration(),  # used when the write creates the table
             )
         except CommitFailedError as exc:
             raise TransientError(f"lake commit failed, will retry: {exc}") from exc
+
+    def _configuration(self) -> dict[str, str | None]:
+        """A commit a second makes 86,400 log entries a day: checkpoints (every 100 commits,
+        delta-rs' default) let old entries go after the retention, like replaced files."""
+        retention = f"interval {max(self.retention_hours, 1)} hours"
+        return {
+            "delta.logRetentionDuration": retention,
+            "delta.deletedFileRetentionDuration": retention,
+            "delta.enableExpiredLogCleanup": "true",
+        }
 
     @staticmethod
     def _table(path: Path) -> DeltaTable | None:
