@@ -141,10 +141,23 @@ def run(
         bool, typer.Option("--once", help="Process everything pending, then exit (1 if any failed).")
     ] = False,
     demo_mode: Annotated[
-        bool, typer.Option("--demo", help="On first start, drop sample order files (good and bad) into the bucket.")
+        bool,
+        typer.Option(
+            "--demo",
+            help="On first start, drop sample order files (good and bad) into the bucket; "
+            "then generate orders for 30 s so data flows into the lake.",
+        ),
     ] = False,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address of the web console (default 127.0.0.1, [console] host).")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port of the web console (default 8765).")] = None,
+    console: Annotated[
+        bool, typer.Option("--console/--no-console", help="Serve the web console while watching.")
+    ] = True,
 ) -> None:
-    """Watch the bucket and process every object that lands in it.
+    """Watch the bucket and process every object that lands in it; stream every change
+    of the orders table into the lake; serve the web console on http://127.0.0.1:8765/.
 
     Objects already processed (same key and content) are not processed again.
     Stop with Ctrl-C: work in progress is kept and resumes on the next run.
@@ -172,12 +185,15 @@ def run(
                     failed = any(e.status != ExecutionStatus.SUCCEEDED for e in executions)
                     raise typer.Exit(1 if failed else 0)
                 _where_to_look(settings.home)
-                streaming = start_stream(settings, runner.stop)
+                threads = [start_stream(settings, runner.stop)]
+                if console and settings.console.enabled:
+                    threads.append(_start_console(settings, host, port, runner.stop))
                 if demo_mode:
                     generator_demo(_app(), runner.stop)
                 render.err.print("watching the bucket and streaming changes into the lake; press Ctrl-C to stop")
                 runner.watch()
-                streaming.join()
+                for thread in threads:
+                    thread.join()
             render.err.print("stopped. Unfinished work resumes on the next `salesflow run`.")
     except SalesflowError as exc:
         _fail(str(exc))
@@ -203,6 +219,22 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _start_console(settings: Any, host: str | None, port: int | None, stop: threading.Event) -> threading.Thread:
+    """Serve the web console on a thread (with connections of its own) until stop is set."""
+    from salesflow.console import serve
+    from salesflow.console.security import load_or_create_token
+
+    host = host or settings.console.host
+    port = settings.console.port if port is None else port
+    token = load_or_create_token(settings.home)
+    thread = threading.Thread(target=serve, args=(settings, host, port, stop), name="console", daemon=True)
+    thread.start()
+    render.err.print(
+        f"console     http://{host}:{port}/  (token for changes: {token}, also in {settings.home / 'console.token'})"
+    )
+    return thread
 
 
 def _drain_stream(settings: Any) -> None:

@@ -61,6 +61,22 @@ class StreamSettings(BaseModel):
     read_rows: int = Field(20_000, ge=1, description="changes read from the change log at a time")
 
 
+class ConsoleSettings(BaseModel):
+    """The web console that `salesflow run` serves."""
+
+    host: str = Field("127.0.0.1", description="address to bind; anything but loopback is warned about")
+    port: int = Field(8765, ge=0, le=65535)
+    enabled: bool = Field(True, description="serve the console while `salesflow run` watches")
+    max_upload_mb: int = Field(1024, ge=1, description="a larger upload is refused with 413 while it streams")
+    page_size: int = Field(50, ge=1, description="rows per page of the executions and dead-letter lists")
+    sql_rows_shown: int = Field(1000, ge=1, description="rows of a SQL result drawn as a table (CSV has all)")
+    poll_seconds: float = Field(2.0, gt=0, description="how often the overview page asks for fresh counts")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb << 20
+
+
 class NotifySettings(BaseModel):
     webhooks: list[str] = Field(default_factory=list, description="URLs that get every notice as a JSON POST")
     timeout_seconds: float = Field(5.0, gt=0)
@@ -77,6 +93,7 @@ class Settings(BaseSettings):
     batch: BatchConfig = BatchConfig()
     notify: NotifySettings = NotifySettings()
     stream: StreamSettings = StreamSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -84,7 +84,7 @@ class SqliteOrderLedger:
                     " WHERE id = ? AND status = 'failed'",
                     (execution_id,),
                 )
-            return _execution(conn.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone())
+            return execution_from_row(conn.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone())
 
     def commit_chunk(self, chunk: Chunk) -> None:
         now, key, execution_id = utc_now(), chunk.key, chunk.execution_id
@@ -183,10 +183,10 @@ class SqliteOrderLedger:
             row = self._conn.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
         if row is None:
             raise NotFound(f"no execution {execution_id!r}; `salesflow executions` lists them")
-        return _execution(row)
+        return execution_from_row(row)
 
     def executions(self, status: str | None = None, limit: int | None = None) -> list[Execution]:
-        return [_execution(row) for row in newest_first(self._conn, "SELECT * FROM executions", status, limit)]
+        return [execution_from_row(row) for row in newest_first(self._conn, "SELECT * FROM executions", status, limit)]
 
     def dead_letter(self, letter_id: int) -> DeadLetter:
         with translate_errors():
@@ -200,7 +200,7 @@ class SqliteOrderLedger:
                     (letter_id,),
                 )
             ]
-        return _letter(row, history)
+        return letter_from_row(row, history)
 
     def dead_letters(
         self, reason: str | None = None, key: str | None = None, status: str | None = None, limit: int | None = None
@@ -220,7 +220,7 @@ class SqliteOrderLedger:
         args.append(-1 if limit is None else limit)
         with translate_errors():
             rows = self._conn.execute(f"SELECT * FROM dead_letters{where} ORDER BY id LIMIT ?", args).fetchall()
-        return [_letter(row, []) for row in rows]
+        return [letter_from_row(row, []) for row in rows]
 
     def reasons_of(self, execution_id: str) -> dict[str, int]:
         """How many of an execution's dead letters carry each reason."""
@@ -267,7 +267,7 @@ class SqliteOrderLedger:
         row = conn.execute("SELECT * FROM dead_letters WHERE id = ?", (letter_id,)).fetchone()
         if row is None:
             raise NotFound(f"no dead letter {letter_id}; `salesflow dlq list` lists them")
-        letter = _letter(row, [])
+        letter = letter_from_row(row, [])
         if letter.status != LetterStatus.PENDING:
             raise PermanentError(f"dead letter {letter_id} is {letter.status} already; only pending ones can {action}")
         return letter
@@ -293,13 +293,13 @@ _EXECUTION_COLUMNS = (
 )  # fmt: skip
 
 
-def _execution(row: tuple[Any, ...]) -> Execution:
+def execution_from_row(row: tuple[Any, ...]) -> Execution:
     values = dict(zip(_EXECUTION_COLUMNS, row, strict=True))
     values["status"] = ExecutionStatus(values["status"])
     return Execution(**values)
 
 
-def _letter(row: tuple[Any, ...], history: list[dict[str, Any]]) -> DeadLetter:
+def letter_from_row(row: tuple[Any, ...], history: list[dict[str, Any]]) -> DeadLetter:
     letter_id, execution_id, key, position, reasons, record, status, created, updated, note = row
     return DeadLetter(
         id=letter_id,
