@@ -30,8 +30,10 @@ from salesflow.jsoncodec import from_json
 from salesflow.pipelines import dead_letters
 from salesflow.readers import detect_format
 from salesflow.runtime import demo
+from salesflow.runtime.alerts import alerts_for, start_alerts
 from salesflow.runtime.bootstrap import App, build_app
 from salesflow.runtime.generator import run_demo_generator as generator_demo
+from salesflow.runtime.logs import configure_logging
 from salesflow.runtime.runner import ORDERS_PREFIX, Runner, exclusive_home
 from salesflow.runtime.settings import load_settings
 from salesflow.runtime.stream import build_stream, lake_of, start_stream, stream_lock
@@ -169,8 +171,16 @@ def run(
                 dropped = demo.drop_samples(_app())
                 for key in dropped:
                     render.err.print(f"demo: dropped {render.escape(key)}")
+            log_file = configure_logging(settings.home)
             reporter = ProgressReporter(render.err)
-            runner = Runner(_app(), on_start=reporter.start, on_execution=reporter.finished)
+            runner = Runner(_app(), on_start=reporter.start)
+            alerts = alerts_for(settings, _app().notifier)
+
+            def finished(execution: Any) -> None:
+                reporter.finished(execution)
+                alerts.execution_finished(execution)
+
+            runner.on_execution = finished
             for execution in runner.recover():
                 reporter.finished(execution)
             with _stop_on_signals(runner.stop):
@@ -185,7 +195,8 @@ def run(
                     failed = any(e.status != ExecutionStatus.SUCCEEDED for e in executions)
                     raise typer.Exit(1 if failed else 0)
                 _where_to_look(settings.home)
-                threads = [start_stream(settings, runner.stop)]
+                render.err.print(f"logs        {log_file} (JSON lines)")
+                threads = [start_stream(settings, runner.stop), start_alerts(settings, alerts, runner.stop)]
                 if console and settings.console.enabled:
                     threads.append(_start_console(settings, host, port, runner.stop))
                 if demo_mode:

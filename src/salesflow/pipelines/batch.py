@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from salesflow.clock import utc_now
 from salesflow.domain.batch import RAW_PREFIX, Table, table_of
 from salesflow.domain.records import Execution, ExecutionStatus
+from salesflow.logcontext import bound
 from salesflow.ports import BatchLedger, Notifier, ObjectInfo, ObjectStore
 
 
@@ -76,7 +77,8 @@ class BatchPipeline:
         batch = self.ledger.start_batch(batch_id, files)
         from salesflow.pipelines.batch_run import BatchRun  # polars: loaded only when a batch runs
 
-        status, error = BatchRun(self, batch_id, batch.execution_id, sorted(files)).execute()
+        with bound(execution_id=batch.execution_id, batch=batch_id):
+            status, error = BatchRun(self, batch_id, batch.execution_id, sorted(files)).execute()
         if status == ExecutionStatus.FAILED:
             self._failed.add(taken)
         self.ledger.finish_batch(batch_id, status, error)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import logging
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from salesflow.domain.errors import MalformedDocument, SalesflowError, Transient
 from salesflow.domain.orders import Order, Reason, check_order
 from salesflow.domain.records import Chunk, Execution, ExecutionStatus, Pipeline
 from salesflow.jsoncodec import to_json
+from salesflow.logcontext import bound
 from salesflow.pipelines.prefetch import prefetch
 from salesflow.ports import ObjectStore, OrderLedger
 from salesflow.readers import (
@@ -49,6 +51,8 @@ from salesflow.readers import (
 )
 from salesflow.readers.types import Block, Span, Unreadable
 from salesflow.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int | None], None]  # (records done, records in the file if known)
 QUARANTINE = "quarantine/"
@@ -103,16 +107,18 @@ class OrdersPipeline:
         execution = retry.call(lambda: self.ledger.start_execution(Pipeline.ORDERS, key, digest))
         if execution.status == ExecutionStatus.SUCCEEDED:
             return execution
-        try:
-            with _paused_gc():  # unpickling chunks makes millions of tuples: no cycles to find
-                self._run(execution, progress, should_stop)
-        except MalformedDocument as exc:
-            self._quarantine(key, execution, exc)
-            return self._finish(execution, ExecutionStatus.FAILED, str(exc), exc.offset)
-        except SalesflowError as exc:
-            # Nothing is lost: the checkpoint holds, and the next run resumes from it.
-            return self._finish(execution, ExecutionStatus.FAILED, str(exc))
-        return self._finish(execution, ExecutionStatus.SUCCEEDED)
+        with bound(execution_id=execution.id, key=key):
+            log.info("execution started at record %s", execution.checkpoint)
+            try:
+                with _paused_gc():  # unpickling chunks makes millions of tuples: no cycles to find
+                    self._run(execution, progress, should_stop)
+            except MalformedDocument as exc:
+                self._quarantine(key, execution, exc)
+                return self._finish(execution, ExecutionStatus.FAILED, str(exc), exc.offset)
+            except SalesflowError as exc:
+                # Nothing is lost: the checkpoint holds, and the next run resumes from it.
+                return self._finish(execution, ExecutionStatus.FAILED, str(exc))
+            return self._finish(execution, ExecutionStatus.SUCCEEDED)
 
     def _run(self, execution: Execution, progress: Progress | None, should_stop: Callable[[], bool] | None) -> None:
         for chunk_or_total in self._chunks(execution):
@@ -189,7 +195,11 @@ class OrdersPipeline:
     def _finish(
         self, execution: Execution, status: ExecutionStatus, error: str | None = None, offset: int | None = None
     ) -> Execution:
-        return self.settings.retry.call(lambda: self.ledger.finish_execution(execution.id, status, error, offset))
+        done = self.settings.retry.call(lambda: self.ledger.finish_execution(execution.id, status, error, offset))
+        level = logging.INFO if status == ExecutionStatus.SUCCEEDED else logging.WARNING
+        log.log(level, "execution %s: %s records, %s stored, %s refused%s", status, done.records, done.stored,
+                done.rejected, f"; {error}" if error else "")  # fmt: skip
+        return done
 
     def _quarantine(self, key: str, execution: Execution, exc: MalformedDocument) -> None:
         target = QUARANTINE + key

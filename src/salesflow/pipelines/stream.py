@@ -147,8 +147,10 @@ class StreamPipeline:
             if close is not None:
                 close()
 
-    def status(self) -> dict[str, Any]:
-        """Where the lake is against the change log: lag in changes and seconds, files per partition."""
+    def lag(self) -> dict[str, Any]:
+        """Where the lake is against the change log: the last change it holds, the newest
+        change, and how far behind it is in changes and in seconds (the age of the oldest
+        change not in the lake yet)."""
         written = self.lake.written_through()
         newest, _ = self.feed.newest()
         oldest_waiting = self.feed.event_time(written + 1) if newest > written else None
@@ -160,9 +162,11 @@ class StreamPipeline:
             "newest_change": newest,
             "lag_changes": newest - written,
             "lag_seconds": round(lag_seconds, 3),
-            "partitions": self.lake.partitions(),
-            "errors": self.lake.error_count(),
         }
+
+    def status(self) -> dict[str, Any]:
+        """The lag, refused changes, and files per partition."""
+        return {**self.lag(), "errors": self.lake.error_count(), "partitions": self.lake.partitions()}
 
     # -- helpers --------------------------------------------------------------------
 

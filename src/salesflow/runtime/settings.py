@@ -80,6 +80,9 @@ class ConsoleSettings(BaseModel):
 class NotifySettings(BaseModel):
     webhooks: list[str] = Field(default_factory=list, description="URLs that get every notice as a JSON POST")
     timeout_seconds: float = Field(5.0, gt=0)
+    dlq_depth: int = Field(1000, ge=1, description="tell when more dead letters than this are pending")
+    stream_lag_seconds: float = Field(60.0, gt=0, description="tell when the lake is further behind than this")
+    check_seconds: float = Field(10.0, gt=0, description="how often `salesflow run` checks both")
 
 
 class Settings(BaseSettings):
