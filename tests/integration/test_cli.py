@@ -270,7 +270,7 @@ def test_dlq_redrive_with_a_fix_moves_the_letter_into_orders_once(home: Path) ->
     assert [(event, oid) for event, oid, _, _ in home_state(home).changes if oid == "B2"] == [("INSERT", "B2")]
 
 
-@pytest.mark.parametrize("price", ["2.50", "1234567890123456.78", "0.1000000000000000000001"])
+@pytest.mark.parametrize("price", ["2.50", "1234567890123456.78", "12345678901234567.0000000001"])
 def test_dlq_redrive_set_keeps_a_price_exact(home: Path, price: str) -> None:
     """Money is Decimal, never float: a price given with --set is stored as typed, like a price
     read from a file (the letter's price "-1" is fixed with this one)."""

@@ -23,11 +23,10 @@ from typing import Any
 
 import msgspec
 
-from salesflow.domain.orders import CONTACT, ORDER
+from salesflow.domain.orders import CONTACT, ORDER, PRICE_SCALE, PRICE_WHOLE_DIGITS
 
-# The lake's price: exact to PRICE_SCALE places, as DuckDB and Parquet hold it.
-PRICE_PRECISION = 38
-PRICE_SCALE = 10
+# The lake's price: exactly the prices the orders table accepts, as DECIMAL(38, 10).
+PRICE_PRECISION = PRICE_WHOLE_DIGITS + PRICE_SCALE
 _PRICE = re.compile(rf"[0-9]{{1,{PRICE_PRECISION - PRICE_SCALE}}}(?:\.[0-9]{{1,{PRICE_SCALE}}})?\Z")
 _INTEGER = re.compile(r"-?[0-9]{1,19}\Z")
 MAX_QUANTITY = 2**63 - 1
@@ -48,7 +47,7 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
 LAKE_COLUMNS = (
     "sequence", "event_type", "event_time", "order_id",
     *FLAT_FIELDS,
-    "new_image", "old_image", "dt", "hour",
+    "new_image", "old_image", "prev_sequence", "dt", "hour",
 )  # fmt: skip
 
 
@@ -87,10 +86,12 @@ class Change:
     event_time: str
     new_image: str | None
     old_image: str | None
+    prev_sequence: int | None = None  # the change that held the old image (None for an INSERT)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "sequence": self.sequence,
+            "prev_sequence": self.prev_sequence,
             "event_type": self.event_type,
             "order_id": self.order_id,
             "event_time": self.event_time,
@@ -101,7 +102,11 @@ class Change:
 
 def lake_row(change: Change) -> dict[str, Any]:
     """The lake row of one change: new image fields flattened, event time in UTC,
-    partitioned by the event's date and hour. Raises ChangeRejected."""
+    partitioned by the event's date and hour. Raises ChangeRejected.
+
+    The old image rides along as it is, unchecked: were it broken, its own change was
+    refused already, and refusing every later change of the order too would leave the
+    lake without the order's newest state."""
     moment = event_moment(change.event_time)
     fields: dict[str, Any] = dict.fromkeys(FLAT_FIELDS)
     if change.new_image is not None:
@@ -109,8 +114,6 @@ def lake_row(change: Change) -> dict[str, Any]:
         for column, (section, name) in FLAT_FIELDS.items():
             part = image.get(section)
             fields[column] = part.get(name) if isinstance(part, dict) else None
-    if change.old_image is not None:
-        _object(change.old_image)
     return {
         "sequence": change.sequence,
         "event_type": change.event_type,
@@ -124,8 +127,9 @@ def lake_row(change: Change) -> dict[str, Any]:
         "price": price(fields["price"]),
         "new_image": change.new_image,
         "old_image": change.old_image if change.event_type != EventType.INSERT else None,
-        "dt": moment.strftime("%Y-%m-%d"),
-        "hour": moment.strftime("%H"),
+        "prev_sequence": change.prev_sequence,
+        "dt": moment.date().isoformat(),  # not strftime: %Y does not pad years before 1000
+        "hour": f"{moment.hour:02d}",
     }
 
 
@@ -168,18 +172,26 @@ def price(value: Any) -> Decimal | None:
     return Decimal(text)
 
 
+# Numbers beyond a double (1E+400: the ledger keeps such numbers exact) are still JSON.
+_EXACT = msgspec.json.Decoder(float_hook=Decimal)
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
 def _text(value: Any) -> str | None:
     """A flattened text field: strings as they are, other JSON values as JSON text."""
     if value is None or isinstance(value, str):
         return value
-    return msgspec.json.encode(value).decode()
+    return _ENCODER.encode(value).decode()
 
 
 def _object(text: str) -> dict[str, Any]:
     try:
         value = msgspec.json.decode(text)
-    except msgspec.DecodeError as exc:
-        raise ChangeRejected(ChangeReason.INVALID_IMAGE, f"image is not JSON: {exc}") from None
+    except msgspec.DecodeError:
+        try:
+            value = _EXACT.decode(text)
+        except msgspec.DecodeError as exc:
+            raise ChangeRejected(ChangeReason.INVALID_IMAGE, f"image is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ChangeRejected(ChangeReason.INVALID_IMAGE, f"image is a JSON {type(value).__name__}, not an object")
     return value

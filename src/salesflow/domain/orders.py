@@ -52,10 +52,15 @@ _ORDER_FIELDS = {
 }
 _FOLD = str.maketrans("", "", "-_ ")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)*\.[^@\s.]+\Z")
-_PLAIN_PRICE = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?\Z")
+# A price is exact to PRICE_SCALE places with at most PRICE_WHOLE_DIGITS before the point:
+# 38 significant digits, what a DynamoDB number, a Parquet/DuckDB DECIMAL(38, 10) and so
+# the lake can hold exactly. A price that needs more is an error, not an order.
+PRICE_SCALE = 10
+PRICE_WHOLE_DIGITS = 28
+_PLAIN_PRICE = re.compile(rf"[0-9]{{1,{PRICE_WHOLE_DIGITS}}}(?:\.[0-9]{{1,{PRICE_SCALE}}})?\Z")
+_PRICE_STEP = Decimal(1).scaleb(-PRICE_SCALE)
 _INTEGER = re.compile(r"\s*\+?[0-9]+\s*\Z")
 MAX_QUANTITY = 2**63 - 1  # what the orders table can hold
-_MAX_PRICE_DIGITS = 30  # a price beyond 10^30 is an error, not an order
 
 
 def fold_key(key: str) -> str:
@@ -224,8 +229,10 @@ def _price(value: Any) -> str | None:
             return None
     else:
         return None
-    if not number.is_finite() or number < 0 or number.adjusted() > _MAX_PRICE_DIGITS:
+    if not number.is_finite() or number < 0 or number.adjusted() >= PRICE_WHOLE_DIGITS:
         return None
-    if number.as_tuple().exponent < -_MAX_PRICE_DIGITS:  # type: ignore[operator]
-        return None
+    if number.as_tuple().exponent < -PRICE_SCALE:  # type: ignore[operator]
+        if number != number.quantize(_PRICE_STEP):
+            return None  # more places than a price may have (trailing zeros are fine)
+        number = number.quantize(_PRICE_STEP)
     return format(number, "f")

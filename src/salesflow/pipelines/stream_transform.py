@@ -21,12 +21,12 @@ import pyarrow.compute as pc
 from salesflow.domain.changes import (
     FLAT_FIELDS,
     PRICE_PRECISION,
-    PRICE_SCALE,
     Change,
     ChangeReason,
     ChangeRejected,
     lake_row,
 )
+from salesflow.domain.orders import PRICE_SCALE
 
 LAKE_SCHEMA = pa.schema(
     [
@@ -42,6 +42,9 @@ LAKE_SCHEMA = pa.schema(
         ("price", pa.decimal128(PRICE_PRECISION, PRICE_SCALE)),
         ("new_image", pa.string()),
         ("old_image", pa.string()),
+        # The change this one replaced: orders_current is the rows no change replaced
+        # (an anti-join on integers, 10x faster than a window over order ids).
+        ("prev_sequence", pa.int64()),
         ("dt", pa.string()),
         ("hour", pa.string()),
     ]
@@ -50,6 +53,7 @@ LAKE_SCHEMA = pa.schema(
 ERROR_SCHEMA = pa.schema(
     [
         ("sequence", pa.int64()),
+        ("prev_sequence", pa.int64()),
         ("order_id", pa.string()),
         ("event_type", pa.string()),
         ("reason", pa.string()),
@@ -70,8 +74,9 @@ _QUERY = f"""
 WITH parsed AS (
     SELECT *,
         try_strptime(event_time, '%Y-%m-%dT%H:%M:%S.%gZ') AS moment,
-        new_image IS NULL OR (json_valid(new_image) AND json_type(new_image) = 'OBJECT') AS new_ok,
-        old_image IS NULL OR (json_valid(old_image) AND json_type(old_image) = 'OBJECT') AS old_ok
+        -- CASE, not AND: DuckDB may evaluate both sides of an AND, and json_type raises on bad JSON.
+        new_image IS NULL OR coalesce(CASE WHEN json_valid(new_image) THEN json_type(new_image) = 'OBJECT' END,
+            false) AS new_ok
     FROM changes
 ), fields AS (
     SELECT *,
@@ -83,8 +88,9 @@ WITH parsed AS (
     SELECT *,
         CASE
             WHEN moment IS NULL OR length(event_time) NOT BETWEEN 22 AND 24
-                OR event_time NOT LIKE '____-__-__T__:__:__.%Z' THEN 'invalid_event_time'
-            WHEN NOT new_ok OR NOT old_ok THEN 'invalid_image'
+                OR event_time NOT LIKE '____-__-__T__:__:__.%Z'
+                OR starts_with(event_time, '0000') THEN 'invalid_event_time'  -- DuckDB has a year 0, Python has not
+            WHEN NOT new_ok THEN 'invalid_image'
             WHEN t[1] IS NOT NULL AND t[1] <> 'NULL' AND NOT (
                 (t[1] IN ('BIGINT', 'UBIGINT') AND TRY_CAST(f[{_QUANTITY + 1}] AS BIGINT) IS NOT NULL)
                 OR (t[1] = 'VARCHAR' AND regexp_full_match(f[{_QUANTITY + 1}], '-?[0-9]{{1,19}}')
@@ -99,9 +105,10 @@ WITH parsed AS (
 )
 SELECT sequence, event_type, moment AS event_time, order_id,
     {", ".join(f"f[{i + 1}] AS {name}" for i, name in enumerate(FLAT_FIELDS) if name not in ("quantity", "price"))},
-    CAST(f[{_QUANTITY + 1}] AS BIGINT) AS quantity,
-    CAST(f[{_PRICE + 1}] AS DECIMAL({PRICE_PRECISION}, {PRICE_SCALE})) AS price,
-    new_image, CASE WHEN event_type <> 'INSERT' THEN old_image END AS old_image,
+    -- TRY_CAST: the refused rows are computed too (and dropped); a failed CAST would fail them all.
+    TRY_CAST(f[{_QUANTITY + 1}] AS BIGINT) AS quantity,
+    TRY_CAST(f[{_PRICE + 1}] AS DECIMAL({PRICE_PRECISION}, {PRICE_SCALE})) AS price,
+    new_image, CASE WHEN event_type <> 'INSERT' THEN old_image END AS old_image, prev_sequence,
     strftime(moment, '%Y-%m-%d') AS dt, strftime(moment, '%H') AS hour,
     reason
 FROM checked
@@ -164,7 +171,7 @@ def _as_lake(rows: pa.Table) -> pa.Table:
 
 _MESSAGES = {
     ChangeReason.INVALID_EVENT_TIME: "event time is not like 2026-11-25T10:00:00.000Z",
-    ChangeReason.INVALID_IMAGE: "an image is not a JSON object",
+    ChangeReason.INVALID_IMAGE: "the new image is not a JSON object",
     ChangeReason.INVALID_QUANTITY: "quantity is not an integer that fits 64 bits",
     ChangeReason.INVALID_PRICE: (
         f"price is not a plain decimal with at most {PRICE_SCALE} places and {_WHOLE} digits before the point"
@@ -188,6 +195,7 @@ def _errors_of(changes: pa.Table, refused: pa.Table) -> pa.Table:
 def _error(change: Change, reason: ChangeReason, message: str, now: datetime) -> dict[str, Any]:
     return {
         "sequence": change.sequence,
+        "prev_sequence": change.prev_sequence,
         "order_id": change.order_id,
         "event_type": change.event_type,
         "reason": reason.value,

@@ -107,6 +107,11 @@ class DeltaLake:
         table = self._table(self.orders_path)
         return [] if table is None else [_local(uri) for uri in table.file_uris()]
 
+    def error_files(self) -> list[str]:
+        """The Parquet files of the error table's current version."""
+        table = self._table(self.errors_path)
+        return [] if table is None else [_local(uri) for uri in table.file_uris()]
+
     def errors(self, limit: int | None = None) -> list[dict[str, Any]]:
         table = self._table(self.errors_path)
         if table is None:

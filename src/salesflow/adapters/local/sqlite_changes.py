@@ -20,12 +20,13 @@ CHANGE_SCHEMA = pa.schema(
         ("event_time", pa.string()),
         ("new_image", pa.string()),
         ("old_image", pa.string()),
+        ("prev_sequence", pa.int64()),
     ]
 )
 
 _READ = """
 SELECT c.sequence, c.event_type, c.order_id, m.committed_at AS event_time,
-       c.image AS new_image, p.image AS old_image
+       c.image AS new_image, p.image AS old_image, c.prev_sequence
 FROM change_log AS c
 JOIN commits AS m ON m.id = c.commit_id
 LEFT JOIN change_log AS p ON p.sequence = c.prev_sequence

@@ -1,0 +1,490 @@
+"""The stream pipeline end to end on a home in tmp_path: the orders ledger writes changes, the
+stream moves them into the Delta lake, SQL reads the lake.
+
+A user relies on: the lake's orders_current equal to the orders table after any writes, every
+change in order_changes exactly once (also after a restart), the buffer flushing by size, by age
+and on shutdown, poison changes set aside with their reason while the rest flows on, the
+dt=/hour= layout and Parquet types, and queries that stay right while compaction runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from salesflow.adapters.local import sqlite_ledger
+from salesflow.adapters.local.delta_lake import DeltaLake
+from salesflow.adapters.local.sqlite_changes import SqliteChangeFeed
+from salesflow.adapters.local.sqlite_db import connect
+from salesflow.adapters.local.sqlite_ledger import SqliteOrderLedger
+from salesflow.domain.orders import CONTACT, ORDER, Order, Reason, check_order
+from salesflow.domain.records import Chunk, Execution
+from salesflow.jsoncodec import to_json
+from salesflow.pipelines.stream import StreamOptions, StreamPipeline
+from salesflow.pipelines.stream_transform import ChangeTransform
+from salesflow.runtime.generator import CATALOGUE
+from salesflow.runtime.settings import Settings, load_settings
+from salesflow.runtime.sql import sql_engine
+from salesflow.runtime.stream import build_stream
+from tests.integration.conftest import cli
+
+COLUMNS = "order_id, customer_name, customer_email, item_id, product_name, quantity, price, record"
+
+
+# -- a home the ledger writes to -------------------------------------------------------
+
+
+class Home:
+    """A home with the orders ledger open, writing as the generator does: one execution,
+    a chunk per write, records validated by check_order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.settings: Settings = load_settings(path)
+        self.ledger = SqliteOrderLedger(connect(self.settings.database))
+        self.execution: Execution = self.ledger.start_execution("generate", "test", "digest")
+        self.position = 0
+
+    def put(self, *orders: tuple[str, int, int]) -> None:
+        """(order id, quantity, catalogue index) each: an insert, or an update of that order."""
+        rows = []
+        for order_id, quantity, product in orders:
+            item = CATALOGUE[product % len(CATALOGUE)]
+            record = {
+                CONTACT: {"name": "Ada Lovelace", "email": "ada@example.com"},
+                ORDER: {
+                    "order_id": order_id,
+                    "item_id": item.item_id,
+                    "product_name": item.name,
+                    "quantity": quantity,
+                    "price": str(item.price),
+                },
+            }
+            outcome = check_order(record)
+            assert isinstance(outcome, Order)
+            rows.append((outcome.order_id, to_json(outcome.record), self.position))
+            self.position += 1
+        self.ledger.commit_chunk(Chunk(self.execution.id, self.execution.key, rows, [], self.position))
+
+    def delete(self, *order_ids: str) -> None:
+        self.ledger.delete_orders(list(order_ids))
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with closing(sqlite3.connect(f"file:{self.settings.database}?mode=ro", uri=True)) as conn:
+            return conn.execute(sql).fetchall()
+
+    def lake_rows(self, sql: str) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = sql_engine(self.settings).query(sql).rows
+        return rows
+
+    def stream(self, clock: FakeClock | None = None, **options: Any) -> StreamPipeline:
+        if clock is None and not options:
+            return build_stream(self.settings)
+        return StreamPipeline(
+            SqliteChangeFeed(self.settings.database),
+            DeltaLake(self.settings.lake),
+            ChangeTransform(),
+            StreamOptions(**options),
+            clock or FakeClock(),
+        )
+
+    def drain(self) -> int:
+        """What `salesflow run --once` does for the lake: a stream, drained, closed."""
+        stream = self.stream()
+        try:
+            moved: int = stream.drain()
+            return moved
+        finally:
+            stream.close()
+
+    def sequences_in_lake(self) -> list[int]:
+        return [row[0] for row in self.lake_rows("SELECT sequence FROM order_changes ORDER BY sequence")]
+
+    def all_sequences(self) -> list[int]:
+        return [row[0] for row in self.rows("SELECT sequence FROM change_log ORDER BY sequence")]
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+class FakeClock:
+    """Monotonic seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Home]:
+    opened = Home(tmp_path / "home")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def commit_times(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return fake_commit_times(monkeypatch)
+
+
+def fake_commit_times(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ledger's clock: each commit takes the first time in the list (and keeps the last)."""
+    times: list[str] = []
+
+    def now() -> str:
+        return times.pop(0) if len(times) > 1 else times[0]
+
+    monkeypatch.setattr(sqlite_ledger, "utc_now", now)
+    return times
+
+
+def table_orders(home: Home) -> list[tuple[Any, ...]]:
+    rows = home.rows(f"SELECT {COLUMNS} FROM orders ORDER BY order_id")
+    return [(*row[:6], Decimal(row[6]), row[7]) for row in rows]
+
+
+def lake_orders(home: Home) -> list[tuple[Any, ...]]:
+    return home.lake_rows(f"SELECT {COLUMNS} FROM orders_current ORDER BY order_id")
+
+
+# -- (a) the lake equals the table ------------------------------------------------------
+
+ORDER_IDS = [f"o{n}" for n in range(6)]
+puts = st.lists(
+    st.tuples(st.sampled_from(ORDER_IDS), st.integers(min_value=1, max_value=5), st.integers(0, 19)),
+    min_size=1,
+    max_size=4,
+).map(lambda orders: ("put", orders))
+deletes = st.lists(st.sampled_from(ORDER_IDS), min_size=1, max_size=3).map(lambda ids: ("delete", ids))
+operations = st.lists(st.one_of(puts, puts, deletes, st.just(("drain", []))), min_size=1, max_size=12)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations)
+def test_after_any_writes_the_lake_equals_the_orders_table(
+    tmp_path_factory: pytest.TempPathFactory, operations: list[tuple[str, list[Any]]]
+) -> None:
+    home = Home(tmp_path_factory.mktemp("home"))
+    stream = home.stream()
+    try:
+        for kind, arguments in operations:
+            if kind == "put":
+                home.put(*arguments)
+            elif kind == "delete":
+                home.delete(*arguments)
+            else:
+                stream.drain()
+        stream.drain()
+
+        assert lake_orders(home) == table_orders(home)
+        assert home.sequences_in_lake() == home.all_sequences()  # each change once, none made up
+        events = home.rows("SELECT sequence, event_type FROM change_log ORDER BY sequence")
+        assert home.lake_rows("SELECT sequence, event_type FROM order_changes ORDER BY sequence") == events
+    finally:
+        stream.close()
+        home.close()
+
+
+def test_units_per_product_from_the_lake_match_the_table(home: Home) -> None:
+    home.put(("a", 2, 0), ("b", 3, 0), ("c", 5, 1))
+    home.put(("b", 1, 0))  # an update: b now has 1
+    home.delete("c")
+    home.drain()
+
+    query = "SELECT product_name, SUM(quantity) FROM {} GROUP BY product_name ORDER BY 1"
+    assert home.lake_rows(query.format("orders_current")) == [(CATALOGUE[0].name, 3)]
+    assert home.lake_rows(query.format("orders_current")) == [
+        (name, int(units)) for name, units in home.rows(query.format("orders"))
+    ]
+
+
+# -- (b) the buffer -----------------------------------------------------------------------
+
+
+def test_the_buffer_flushes_when_its_oldest_change_is_buffer_seconds_old(home: Home) -> None:
+    clock = FakeClock()
+    stream = home.stream(clock, buffer_bytes=1 << 30, buffer_seconds=1.0)
+    home.put(("a", 1, 0), ("b", 1, 0))
+
+    assert stream.step() == 2
+    assert stream.lake.written_through() == 0  # buffered, not written
+
+    clock.now += 0.6
+    home.put(("c", 1, 0))
+    assert stream.step() == 1
+    clock.now += 0.3  # 0.9 s after the first change was read
+    assert stream.step() == 0
+    assert stream.lake.written_through() == 0
+
+    clock.now += 0.1  # 1.0 s: due
+    assert stream.step() == 0
+    assert stream.lake.written_through() == 3
+    assert home.sequences_in_lake() == [1, 2, 3]
+    assert stream.counters.flushes == 1
+    stream.close()
+
+
+def test_the_buffer_flushes_at_once_when_it_holds_buffer_bytes(home: Home) -> None:
+    clock = FakeClock()
+    stream = home.stream(clock, buffer_bytes=1, buffer_seconds=3600.0)
+    home.put(("a", 1, 0))
+
+    stream.step()
+
+    assert stream.lake.written_through() == 1
+    stream.close()
+
+
+def test_a_stopped_run_flushes_what_it_buffered(home: Home) -> None:
+    clock = FakeClock()  # never moves: nothing is ever due by age
+    stream = home.stream(clock, buffer_bytes=1 << 30, buffer_seconds=1.0, poll_seconds=0.01)
+    home.put(*[(f"o{n}", 1, n) for n in range(5)])
+    stop = threading.Event()
+    runner = threading.Thread(target=stream.run, args=(stop,))
+    runner.start()
+    try:
+        for _ in range(500):
+            if stream.counters.changes == 5:
+                break
+            stop.wait(0.01)
+        assert stream.counters.changes == 5
+        assert stream.lake.written_through() == 0
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert not runner.is_alive()
+
+    assert stream.lake.written_through() == 5
+    assert home.sequences_in_lake() == [1, 2, 3, 4, 5]
+    stream.close()
+
+
+def test_reads_are_limited_to_read_rows(home: Home) -> None:
+    stream = home.stream(FakeClock(), buffer_bytes=1 << 30, read_rows=2)
+    home.put(*[(f"o{n}", 1, n) for n in range(5)])
+
+    assert [stream.step() for _ in range(4)] == [2, 2, 1, 0]
+    stream.flush()
+    assert home.sequences_in_lake() == [1, 2, 3, 4, 5]
+    stream.close()
+
+
+# -- (c) poison changes -------------------------------------------------------------------
+
+
+def insert_by_hand(home: Home, order_id: str, image: str) -> None:
+    with closing(sqlite3.connect(home.settings.database)) as conn, conn:
+        conn.execute("INSERT INTO commits (committed_at) VALUES ('2026-11-25T10:00:00.000Z')")
+        conn.execute(
+            "INSERT INTO change_log (order_id, image, commit_id) VALUES (?, ?, (SELECT max(id) FROM commits))",
+            (order_id, image),
+        )
+
+
+def test_a_poison_change_goes_to_the_error_table_and_later_changes_still_reach_the_lake(home: Home) -> None:
+    home.put(("a", 1, 0))
+    insert_by_hand(home, "p1", '{"order_info":{"quantity":"lots"}}')
+    insert_by_hand(home, "p2", "[1]")
+    home.put(("b", 2, 0))
+
+    assert cli(home.path, "run", "--once").code == 0
+
+    result = cli(home.path, "stream", "errors", "--json")
+    assert result.code == 0, result.stderr
+    errors = {error["order_id"]: error for error in result.json()}
+    assert {order_id: error["reason"] for order_id, error in errors.items()} == {
+        "p1": "invalid_quantity",
+        "p2": "invalid_image",
+    }
+    assert [error["sequence"] for error in result.json()] == [3, 2]  # newest first
+    kept = json.loads(errors["p1"]["change"])  # the change as it came, to fix and replay
+    assert (kept["sequence"], kept["new_image"]) == (2, '{"order_info":{"quantity":"lots"}}')
+    assert home.sequences_in_lake() == [1, 4]
+
+    home.put(("c", 3, 0))
+    insert_by_hand(home, "p3", '{"contact_info":')
+    assert cli(home.path, "run", "--once").code == 0
+    assert home.sequences_in_lake() == [1, 4, 5]
+    assert [order_id for order_id, *_ in lake_orders(home)] == ["a", "b", "c"]
+    assert DeltaLake(home.settings.lake).error_count() == 3
+    table = cli(home.path, "stream", "errors")
+    assert table.code == 0
+    assert "invalid_image" in table.stdout
+
+
+# -- (d) partitions and Parquet schema -----------------------------------------------------
+
+
+def test_files_sit_under_dt_and_hour_and_hold_the_lake_types(home: Home, commit_times: list[str]) -> None:
+    commit_times[:] = ["2026-11-25T09:59:59.999Z", "2026-11-25T10:00:00.000Z", "2026-11-26T00:00:00.001Z"]
+    home.put(("a", 1, 0))
+    home.put(("a", 2, 1))
+    home.delete("a")
+    home.drain()
+
+    orders = home.settings.lake / "orders"
+    folders = sorted(str(path.parent.relative_to(orders)) for path in orders.rglob("*.parquet"))
+    assert folders == ["dt=2026-11-25/hour=09", "dt=2026-11-25/hour=10", "dt=2026-11-26/hour=00"]
+
+    expected = pa.schema(
+        [
+            ("sequence", pa.int64()),
+            ("event_type", pa.string()),
+            ("event_time", pa.timestamp("us", tz="UTC")),
+            ("order_id", pa.string()),
+            ("customer_name", pa.string()),
+            ("customer_email", pa.string()),
+            ("item_id", pa.string()),
+            ("product_name", pa.string()),
+            ("quantity", pa.int64()),
+            ("price", pa.decimal128(38, 10)),
+            ("new_image", pa.string()),
+            ("old_image", pa.string()),
+            ("prev_sequence", pa.int64()),
+        ]
+    )
+    by_folder = {}
+    for path in orders.rglob("*.parquet"):
+        schema = pq.read_schema(path)
+        assert schema.remove_metadata().equals(expected), schema  # dt and hour live in the path
+        by_folder[path.parent.name, path.parent.parent.name] = pq.read_table(path).to_pylist()
+    [[insert]] = [by_folder["hour=09", "dt=2026-11-25"]]
+    assert (insert["event_type"], insert["quantity"], insert["price"]) == ("INSERT", 1, CATALOGUE[0].price)
+    assert insert["event_time"].isoformat() == "2026-11-25T09:59:59.999000+00:00"
+    [[remove]] = [by_folder["hour=00", "dt=2026-11-26"]]
+    assert (remove["event_type"], remove["quantity"], remove["new_image"]) == ("REMOVE", None, None)
+    assert '"quantity":2' in remove["old_image"]
+
+    lake = DeltaLake(home.settings.lake)
+    assert [(p["dt"], p["hour"], p["files"]) for p in lake.partitions()] == [
+        ("2026-11-25", "09", 1),
+        ("2026-11-25", "10", 1),
+        ("2026-11-26", "00", 1),
+    ]
+    assert home.lake_rows("SELECT dt, hour FROM order_changes ORDER BY sequence") == [
+        ("2026-11-25", "09"),
+        ("2026-11-25", "10"),
+        ("2026-11-26", "00"),
+    ]
+
+
+# -- (e) compaction while queries run ---------------------------------------------------------
+
+
+def test_queries_during_compaction_see_every_row_once(home: Home, commit_times: list[str]) -> None:
+    stream = home.stream()
+    for n in range(24):  # 24 commits, 24 flushes: 12 small files in each of two hours
+        commit_times[:] = [f"2026-11-25T0{n % 2}:00:00.{n:03d}Z"]
+        home.put((f"o{n}", n % 5 + 1, n), (f"o{n + 100}", 1, n))
+        stream.drain()
+    stream.close()
+    lake = DeltaLake(home.settings.lake)
+    assert [p["files"] for p in lake.partitions()] == [12, 12]
+    [(count, units)] = home.rows(
+        "SELECT count(*), sum(image ->> '$.order_info.quantity') FROM change_log WHERE image IS NOT NULL"
+    )
+    engine = sql_engine(home.settings)
+    query = "SELECT count(*), sum(quantity) FROM order_changes"
+    assert engine.query(query).rows == [(count, units)]
+
+    answers: list[Any] = []
+    compacting = threading.Event()
+    done = threading.Event()
+
+    def ask() -> None:
+        while not done.is_set():
+            try:
+                answers.append((compacting.is_set(), engine.query(query).rows))
+            except Exception as exc:  # a failure is an answer too: the assertion below shows it
+                answers.append((compacting.is_set(), exc))
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    try:
+        compacting.set()
+        compacted = lake.compact()
+        lake.vacuum()
+        compacting.clear()
+        for _ in range(3):  # and a few answers after it
+            size = len(answers)
+            while len(answers) == size and asker.is_alive():
+                done.wait(0.01)
+    finally:
+        done.set()
+        asker.join(timeout=30)
+
+    assert [(p["removed"], p["added"]) for p in compacted] == [(12, 1), (12, 1)]
+    assert [p["files"] for p in lake.partitions()] == [1, 1]
+    assert any(during for during, _ in answers), "no query ran while compaction did: the test proved nothing"
+    assert all(answer == [(count, units)] for _, answer in answers), [a for a in answers if a[1] != [(count, units)]]
+    assert home.sequences_in_lake() == home.all_sequences()
+
+
+# -- (f) restart ------------------------------------------------------------------------------
+
+
+def test_a_new_stream_resumes_after_what_the_lake_holds(home: Home) -> None:
+    home.put(*[(f"o{n}", 1, n) for n in range(6)])
+    first = home.stream(FakeClock(), buffer_bytes=1 << 30, read_rows=2)
+    first.step()
+    first.flush()  # 1..2 in the lake
+    first.step()
+    first.step()  # 3..6 read and buffered, never flushed: the process died here
+    first.close()
+    assert home.sequences_in_lake() == [1, 2]
+
+    home.put(("o1", 5, 0))
+    second = home.stream()
+    assert second.drain() == 5
+    second.close()
+
+    assert home.sequences_in_lake() == [1, 2, 3, 4, 5, 6, 7]
+    assert DeltaLake(home.settings.lake).written_through() == 7
+    third = home.stream()
+    assert third.drain() == 0  # nothing twice
+    third.close()
+    assert home.sequences_in_lake() == [1, 2, 3, 4, 5, 6, 7]
+    assert lake_orders(home) == table_orders(home)
+
+
+# -- known gaps between the table and the lake (strict: they fail loudly once fixed) ----------
+
+
+def test_every_price_the_table_accepts_reaches_the_lake(home: Home) -> None:
+    ada = {"name": "Ada"}
+    too_fine = check_order({CONTACT: ada, ORDER: {"order_id": "x", "quantity": 1, "price": "0.12345678901"}})
+    assert too_fine == [Reason.INVALID_PRICE]  # 11 places: the table refuses it, so the lake never sees it
+    finest = check_order({CONTACT: ada, ORDER: {"order_id": "y", "quantity": 1, "price": "1.50000000000"}})
+    largest = check_order({CONTACT: ada, ORDER: {"order_id": "z", "quantity": 1, "price": "9" * 28}})
+    assert isinstance(finest, Order)
+    assert isinstance(largest, Order)
+    rows = [(o.order_id, to_json(o.record), i) for i, o in enumerate((finest, largest))]
+    home.ledger.commit_chunk(Chunk(home.execution.id, "k", rows, [], 2))
+
+    home.drain()
+
+    assert lake_orders(home) == table_orders(home)
+
+
+def test_a_good_update_after_a_poison_change_of_the_same_order_reaches_the_lake(home: Home) -> None:
+    insert_by_hand(home, "p", "[1]")
+    home.put(("p", 2, 0))
+
+    home.drain()
+
+    assert [row[:6] for row in lake_orders(home)] == [row[:6] for row in table_orders(home)]

@@ -1,0 +1,117 @@
+"""`salesflow stream status`, `salesflow lake compact` and `salesflow lake partitions` on a home
+in tmp_path, through the Typer app. `run --once` brings the lake up to date before it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import cli
+from tests.integration.test_stream import Home, fake_commit_times
+
+OLD_HOUR = "2026-01-02T03:{:02d}:00.000Z"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Home]:
+    opened = Home(tmp_path / "home")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def commit_times(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return fake_commit_times(monkeypatch)
+
+
+def fill(home: Home, commit_times: list[str]) -> None:
+    """Three files in a closed hour (2026-01-02 03h) and two in the current hour: one
+    `run --once` after each write."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    for n, at in enumerate([OLD_HOUR.format(1), OLD_HOUR.format(2), OLD_HOUR.format(3), now, now]):
+        commit_times[:] = [at]
+        home.put((f"o{n}", n + 1, n))
+        assert cli(home.path, "run", "--once").code == 0
+
+
+def partitions(home: Home) -> dict[tuple[str, str], int]:
+    result = cli(home.path, "lake", "partitions", "--json")
+    assert result.code == 0, result.stderr
+    return {(p["dt"], p["hour"]): p["files"] for p in result.json()}
+
+
+def test_stream_status_before_and_after_run_once(home: Home) -> None:
+    home.put(("a", 1, 0), ("b", 2, 1))
+    home.delete("a")
+
+    before = cli(home.path, "stream", "status", "--json")
+    assert before.code == 0, before.stderr
+    state = before.json()
+    assert (state["written_through"], state["newest_change"], state["lag_changes"]) == (0, 3, 3)
+    assert state["lag_seconds"] >= 0
+    assert state["partitions"] == []
+    assert state["errors"] == 0
+
+    assert cli(home.path, "run", "--once").code == 0
+
+    after = cli(home.path, "stream", "status", "--json").json()
+    assert (after["written_through"], after["newest_change"], after["lag_changes"], after["lag_seconds"]) == (
+        3,
+        3,
+        0,
+        0.0,
+    )
+    [partition] = after["partitions"]
+    [(committed_at,)] = home.rows("SELECT max(committed_at) FROM commits")
+    assert (partition["dt"], partition["hour"]) == (committed_at[:10], committed_at[11:13])
+    assert partition["files"] == 1
+    assert partition["bytes"] > 0
+    table = cli(home.path, "stream", "status")
+    assert table.code == 0
+    assert "lag_changes      0" in table.stdout
+    assert committed_at[:10] in table.stdout
+
+
+def test_lake_compact_merges_closed_hours_and_with_all_the_current_one(home: Home, commit_times: list[str]) -> None:
+    fill(home, commit_times)
+    files = partitions(home)
+    current = [key for key in files if key != ("2026-01-02", "03")]
+    assert files[("2026-01-02", "03")] == 3
+    assert [files[key] for key in current] == [2]
+    before = home.lake_rows("SELECT sequence, quantity FROM order_changes ORDER BY sequence")
+
+    closed = cli(home.path, "lake", "compact", "--json")
+    assert closed.code == 0, closed.stderr
+    report = closed.json()
+    assert [(p["dt"], p["hour"], p["removed"], p["added"]) for p in report["compacted"]] == [("2026-01-02", "03", 3, 1)]
+    assert report["vacuumed_files"] == 0  # replaced files stay for the retention (24 h)
+    assert partitions(home) == {("2026-01-02", "03"): 1, current[0]: 2}
+
+    every = cli(home.path, "lake", "compact", "--all", "--json").json()
+    assert [(p["removed"], p["added"]) for p in every["compacted"]] == [(2, 1)]
+    assert set(partitions(home).values()) == {1}
+    assert home.lake_rows("SELECT sequence, quantity FROM order_changes ORDER BY sequence") == before
+
+    again = cli(home.path, "lake", "compact", "--all", "--json").json()
+    assert again["compacted"] == []  # nothing left to merge
+
+
+def test_lake_partitions_as_a_table(home: Home, commit_times: list[str]) -> None:
+    fill(home, commit_times)
+
+    result = cli(home.path, "lake", "partitions")
+
+    assert result.code == 0, result.stderr
+    assert "2026-01-02" in result.stdout
+    assert "03" in result.stdout
+
+
+def test_an_empty_home_has_no_partitions_and_nothing_to_compact(tmp_path: Path) -> None:
+    assert cli(tmp_path, "lake", "partitions", "--json").json() == []
+    assert cli(tmp_path, "lake", "compact", "--all", "--json").json() == {"compacted": [], "vacuumed_files": 0}
+    status = cli(tmp_path, "stream", "status", "--json")
+    assert status.code == 0, status.stderr
+    assert status.json()["lag_changes"] == 0
