@@ -157,6 +157,14 @@ def run(
     console: Annotated[
         bool, typer.Option("--console/--no-console", help="Serve the web console while watching.")
     ] = True,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Move changes of the orders table into the lake (--no-stream: the lake catches up "
+            "on a later run or with `salesflow stream run`).",
+        ),
+    ] = True,
 ) -> None:
     """Watch the bucket and process every object that lands in it; stream every change
     of the orders table into the lake; serve the web console on http://127.0.0.1:8765/.
@@ -185,7 +193,7 @@ def run(
                 reporter.finished(execution)
             with _stop_on_signals(runner.stop):
                 executions = runner.run_once()
-                if not runner.stop.is_set():
+                if stream and not runner.stop.is_set():
                     _drain_stream(settings)
                 _summary(executions)
                 if runner.stop.is_set():
@@ -196,7 +204,9 @@ def run(
                     raise typer.Exit(1 if failed else 0)
                 _where_to_look(settings.home)
                 render.err.print(f"logs        {log_file} (JSON lines)")
-                threads = [start_stream(settings, runner.stop), start_alerts(settings, alerts, runner.stop)]
+                threads = [start_alerts(settings, alerts, runner.stop)]
+                if stream:
+                    threads.append(start_stream(settings, runner.stop))
                 if console and settings.console.enabled:
                     threads.append(_start_console(settings, host, port, runner.stop))
                 if demo_mode:
