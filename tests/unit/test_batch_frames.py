@@ -433,6 +433,21 @@ def test_a_file_that_is_not_utf8_fails_naming_the_file_and_the_byte(data: bytes,
     assert "UTF-8" in str(caught.value)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 20])
+def test_utf8_is_checked_a_chunk_at_a_time_with_the_byte_counted_from_the_start(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(frames, "_CHUNK", chunk)
+    good = f"{ORDERS_HEADER}O1,Zoë ✓,2026-11-01\n".encode()  # characters of 2 and 3 bytes across chunk ends
+    assert split(read(good)) == ([1], [])
+    for bad, offset in ((good + b"O2,\xff", len(good) + 3), (good + "✓".encode()[:2], len(good))):
+        with pytest.raises(BadFile) as caught:
+            read(bad)
+        assert f"byte {offset}" in str(caught.value)
+    with pytest.raises(BadFile, match="empty"):
+        read(b"\xef\xbb\xbf" + b" \r\n" * 4)
+
+
 @pytest.mark.parametrize("data", [b"", b"\n\n", b"  \r\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n"])
 def test_an_empty_file_fails_naming_the_file(data: bytes) -> None:
     with pytest.raises(BadFile) as caught:
