@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -60,6 +61,20 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(orders_app, name="orders")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
+
+
+class Face(StrEnum):
+    EMBEDDED = "embedded"
+    AWS = "aws"
+
+
+FaceOption = Annotated[
+    Face,
+    typer.Option(
+        "--face",
+        help="embedded (this machine's folder, SQLite and lake) or aws (the S3, DynamoDB and Athena named in [aws]).",
+    ),
+]
 EXECUTION_COLUMNS = (
     "id",
     "pipeline",
@@ -157,6 +172,7 @@ def run(
     console: Annotated[
         bool, typer.Option("--console/--no-console", help="Serve the web console while watching.")
     ] = True,
+    face: FaceOption = Face.EMBEDDED,
     stream: Annotated[
         bool,
         typer.Option(
@@ -171,7 +187,13 @@ def run(
 
     Objects already processed (same key and content) are not processed again.
     Stop with Ctrl-C: work in progress is kept and resumes on the next run.
+
+    With --face aws the same orders pipeline reads the S3 bucket and writes the DynamoDB
+    tables named in [aws] (or moto's, with [aws] endpoint_url).
     """
+    if face is Face.AWS:
+        _run_on_aws(once)
+        return
     settings = _app().settings
     try:
         with exclusive_home(settings.home), stream_lock(settings.lake):
@@ -240,6 +262,27 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _run_on_aws(once: bool) -> None:
+    from salesflow.runtime.aws_bootstrap import build_aws_app
+
+    reporter = ProgressReporter(render.err)
+    aws = build_aws_app(load_settings(_state.get("home")))
+    stop = threading.Event()
+    try:
+        with _stop_on_signals(stop):
+            executions = aws.process_pending(stop.is_set, reporter.finished)
+            render.err.print(f"{len(executions)} execution(s) this run on {aws.settings.aws.bucket}")
+            if once:
+                failed = any(e.status != ExecutionStatus.SUCCEEDED for e in executions)
+                raise typer.Exit(1 if failed else 0)
+            render.err.print("watching the S3 bucket (a scan every [watch] scan_seconds); press Ctrl-C to stop")
+            aws.watch(stop, reporter.finished)
+    except SalesflowError as exc:
+        _fail(str(exc))
+    finally:
+        aws.close()
 
 
 def _start_console(settings: Any, host: str | None, port: int | None, stop: threading.Event) -> threading.Thread:
@@ -504,17 +547,25 @@ def orders_delete(
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="SELECT statement(s), DuckDB dialect.")],
+    query: Annotated[str, typer.Argument(help="SELECT statement(s), DuckDB dialect (Athena's with --face aws).")],
     json: JsonOption = False,
+    face: FaceOption = Face.EMBEDDED,
 ) -> None:
-    """Read-only SQL over the tables orders, dead_letters, executions and changes.
+    """Read-only SQL over the home's tables (orders, dead_letters, executions, changes,
+    order_kpi, category_kpi, rejected_rows, batches, execution_steps) and the lake
+    (order_changes, orders_current, stream_errors).
 
-    Example: salesflow sql "SELECT product_name, SUM(quantity) FROM orders GROUP BY 1"
+    Example: salesflow sql "SELECT product_name, SUM(quantity) FROM orders_current GROUP BY 1"
     """
-    from salesflow.runtime.sql import sql_engine  # DuckDB and Arrow cost 80 MB: only here
-
     try:
-        result = sql_engine(_app().settings).query(query)
+        if face is Face.AWS:
+            from salesflow.runtime.aws_bootstrap import build_aws_app
+
+            result = build_aws_app(load_settings(_state.get("home"))).sql.query(query)
+        else:
+            from salesflow.runtime.sql import sql_engine  # DuckDB and Arrow cost 80 MB: only here
+
+            result = sql_engine(_app().settings).query(query)
     except SalesflowError as exc:
         _fail(str(exc))
     render.show_rows(result.as_dicts(), result.columns, "Rows", json)

@@ -85,6 +85,29 @@ class NotifySettings(BaseModel):
     check_seconds: float = Field(10.0, gt=0, description="how often `salesflow run` checks both")
 
 
+# -- the AWS face (issue 7): where `salesflow run --face aws` and the Lambdas find their services ---------
+
+
+class AwsSettings(BaseModel):
+    """Names of the AWS resources (as the CDK app in deploy/ creates them) and where to reach them.
+
+    ``endpoint_url`` points every client at an emulator (moto on 127.0.0.1) instead of AWS.
+    """
+
+    region: str = Field("us-east-1", description="AWS region of every resource")
+    endpoint_url: str | None = Field(None, description="e.g. http://127.0.0.1:5000 for moto; None for AWS itself")
+    bucket: str = Field("salesflow-data", description="the S3 bucket: orders/, raw-data/, processed/, lake/")
+    orders_table: str = Field("salesflow-orders", description="DynamoDB orders table (partition key order_id)")
+    executions_table: str = Field("salesflow-executions", description="DynamoDB executions, checkpoints, letters")
+    dead_letter_queue: str = Field("salesflow-dead-letters", description="SQS queue of refused records")
+    topic_arn: str | None = Field(None, description="SNS topic for notices; None: notices are only logged")
+    order_kpi_table: str = Field("OrderKPI", description="DynamoDB table, partition key order_date")
+    category_kpi_table: str = Field("CategoryKPI", description="DynamoDB table, partition category, sort order_date")
+    athena_workgroup: str = Field("salesflow", description="Athena workgroup for `salesflow sql --face aws`")
+    athena_database: str = Field("salesflow", description="Glue database of the lake's tables")
+    athena_output: str | None = Field(None, description="s3://... for query results (None: the workgroup's)")
+
+
 class Settings(BaseSettings):
     """All settings of one salesflow home."""
 
@@ -97,6 +120,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     stream: StreamSettings = StreamSettings()
     console: ConsoleSettings = ConsoleSettings()
+    aws: AwsSettings = AwsSettings()  # the AWS face only; the embedded face ignores it
 
     @classmethod
     def settings_customise_sources(

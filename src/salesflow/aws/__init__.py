@@ -1,0 +1,1 @@
+"""Code that runs inside AWS (Lambda handlers). Nothing in salesflow imports it."""
