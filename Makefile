@@ -32,13 +32,13 @@ chromium:
 		fi; }
 
 lint: $(STAMP)  ## ruff and mypy --strict
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench deploy
+	$(BIN)/ruff format --check src tests bench deploy
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench deploy
+	$(BIN)/ruff check --fix src tests bench deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -48,3 +48,27 @@ bench: $(STAMP)  ## benchmarks; record the figures in docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) salesflow-data .pytest_cache .mypy_cache .ruff_cache
+
+# -- the AWS face (docs/aws.md) ---------------------------------------------------------------
+.PHONY: synth deploy
+CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+CDK     := deploy/node_modules/.bin/cdk
+LAYER   := deploy/build/layer/python
+
+synth: $(STAMP)  ## synthesise the CDK app offline into deploy/cdk.out/ (no AWS account, no Docker)
+	rm -rf deploy/cdk.out
+	cd deploy && $(CDK_ENV) ../$(BIN)/python app.py
+	@echo "synthesised: deploy/cdk.out/Salesflow.template.json"
+
+# The CDK CLI comes from npm into deploy/node_modules on first use.
+$(CDK): deploy/package.json
+	cd deploy && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# make deploy [CDK_ARGS="--parameters MaxConcurrency=200 --profile prod"]: needs AWS credentials and Docker (the batch image).
+deploy: $(STAMP) $(CDK)  ## build the Lambda layer, bootstrap (once), cdk deploy
+	rm -rf deploy/build/layer && mkdir -p $(LAYER)
+	$(BIN)/python -m pip install --quiet --target $(LAYER) --platform manylinux2014_aarch64 \
+		--implementation cp --python-version 3.11 --only-binary=:all: -r deploy/layer-requirements.txt
+	cd deploy && $(CDK_ENV) node_modules/.bin/cdk bootstrap $(CDK_ARGS)
+	cd deploy && $(CDK_ENV) node_modules/.bin/cdk deploy --require-approval broadening -c require_layer=true $(CDK_ARGS)
