@@ -27,3 +27,15 @@ def to_json(value: Any) -> str:
 def from_json(text: str | bytes) -> Any:
     """Parse JSON written by :func:`to_json` (floats back as Decimal)."""
     return _decoder.decode(text)
+
+
+def column_value(value: Any) -> Any:
+    """A JSON value as a table column shows it (what SQLite's ``->>`` gives): text, integer,
+    real, NULL, or JSON text for objects and arrays. Every ledger's ``order`` answers so."""
+    if isinstance(value, dict | list):
+        return to_json(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value

@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from salesflow.domain.orders import CONTACT, ORDER, PRICE_SCALE, PRICE_WHOLE_DIGITS
+from salesflow.domain.orders import ORDER_COLUMNS, PRICE_SCALE, PRICE_WHOLE_DIGITS, order_columns
 
 # The lake's price: exactly the prices the orders table accepts, as DECIMAL(38, 10).
 PRICE_PRECISION = PRICE_WHOLE_DIGITS + PRICE_SCALE
@@ -33,15 +33,8 @@ MAX_QUANTITY = 2**63 - 1
 # The commit time as the ledger writes it (clock.utc_now), milliseconds in 1 to 3 digits.
 _EVENT_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{1,3}Z\Z")
 
-# The flattened fields of a new image: lake column -> (section, field) in the record.
-FLAT_FIELDS: dict[str, tuple[str, str]] = {
-    "customer_name": (CONTACT, "name"),
-    "customer_email": (CONTACT, "email"),
-    "item_id": (ORDER, "item_id"),
-    "product_name": (ORDER, "product_name"),
-    "quantity": (ORDER, "quantity"),
-    "price": (ORDER, "price"),
-}
+# The flattened fields of a new image: the orders table's columns.
+FLAT_FIELDS = ORDER_COLUMNS
 
 # Every column of a lake row, in order. dt and hour are the partition columns.
 LAKE_COLUMNS = (
@@ -108,12 +101,7 @@ def lake_row(change: Change) -> dict[str, Any]:
     refused already, and refusing every later change of the order too would leave the
     lake without the order's newest state."""
     moment = event_moment(change.event_time)
-    fields: dict[str, Any] = dict.fromkeys(FLAT_FIELDS)
-    if change.new_image is not None:
-        image = _object(change.new_image)
-        for column, (section, name) in FLAT_FIELDS.items():
-            part = image.get(section)
-            fields[column] = part.get(name) if isinstance(part, dict) else None
+    fields = order_columns(None if change.new_image is None else _object(change.new_image))
     return {
         "sequence": change.sequence,
         "event_type": change.event_type,

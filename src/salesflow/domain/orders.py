@@ -236,3 +236,24 @@ def _price(value: Any) -> str | None:
             return None  # more places than a price may have (trailing zeros are fine)
         number = number.quantize(_PRICE_STEP)
     return format(number, "f")
+
+
+# The orders table's flat columns: column -> (section, field) of the normalised record. The
+# SQLite view, the in-memory and DynamoDB ledgers, and the lake all flatten records this way.
+ORDER_COLUMNS: dict[str, tuple[str, str]] = {
+    "customer_name": (CONTACT, "name"),
+    "customer_email": (CONTACT, "email"),
+    "item_id": (ORDER, "item_id"),
+    "product_name": (ORDER, "product_name"),
+    "quantity": (ORDER, "quantity"),
+    "price": (ORDER, "price"),
+}
+
+
+def order_columns(record: Any) -> dict[str, Any]:
+    """The flat columns of a normalised record, as they are in it (None where absent)."""
+    columns: dict[str, Any] = {}
+    for column, (section, name) in ORDER_COLUMNS.items():
+        part = record.get(section) if isinstance(record, dict) else None
+        columns[column] = part.get(name) if isinstance(part, dict) else None
+    return columns

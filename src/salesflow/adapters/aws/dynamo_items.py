@@ -19,21 +19,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from salesflow.domain.orders import CONTACT, ORDER
+from salesflow.domain.orders import order_columns
 from salesflow.jsoncodec import from_json, to_json
 
 # Item size limit of DynamoDB (400 KB, attribute names included); we keep a margin for them.
 MAX_ITEM_BYTES = 400 * 1024 - 2048
-
-# order column -> (section, field) of the record, as `orders` shows them.
-ORDER_COLUMNS = {
-    "customer_name": (CONTACT, "name"),
-    "customer_email": (CONTACT, "email"),
-    "item_id": (ORDER, "item_id"),
-    "product_name": (ORDER, "product_name"),
-    "quantity": (ORDER, "quantity"),
-    "price": (ORDER, "price"),
-}
 
 
 def order_item(
@@ -48,7 +38,7 @@ def order_item(
         item["source_position"] = {"N": str(position)}
     if execution_id is not None:
         item["execution_id"] = {"S": execution_id}
-    for column, value in record_columns(record).items():
+    for column, value in order_columns(record).items():
         if column in ("quantity", "price"):
             if isinstance(value, int) and not isinstance(value, bool):
                 item[column] = {"N": str(value)}
@@ -62,23 +52,3 @@ def order_item(
 def item_bytes(item: dict[str, Any]) -> int:
     """A safe over-estimate of an item's size as DynamoDB counts it."""
     return sum(len(name) + len(to_json(value)) for name, value in item.items())
-
-
-def record_columns(record: Any) -> dict[str, Any]:
-    """The flat columns of a normalised record (None where absent)."""
-    columns: dict[str, Any] = {}
-    for column, (section, name) in ORDER_COLUMNS.items():
-        part = record.get(section) if isinstance(record, dict) else None
-        columns[column] = part.get(name) if isinstance(part, dict) else None
-    return columns
-
-
-def sql_value(value: Any) -> Any:
-    """The value as the SQLite `orders` view gives it: text, integer, real, NULL, or JSON text."""
-    if isinstance(value, dict | list):
-        return to_json(value)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    return value

@@ -54,13 +54,13 @@ from typing import Any
 import msgspec
 
 from salesflow.adapters.aws.clients import error_code, translate_errors
-from salesflow.adapters.aws.dynamo_items import MAX_ITEM_BYTES, item_bytes, order_item, record_columns, sql_value
+from salesflow.adapters.aws.dynamo_items import MAX_ITEM_BYTES, item_bytes, order_item
 from salesflow.adapters.aws.dynamo_writes import batch_write, from_item, rounds, to_item
 from salesflow.clock import utc_now
 from salesflow.domain.errors import NotFound, PermanentError, TransientError
-from salesflow.domain.orders import Order, Reason
+from salesflow.domain.orders import Order, Reason, order_columns
 from salesflow.domain.records import Chunk, DeadLetter, Execution, ExecutionStatus, LetterStatus
-from salesflow.jsoncodec import from_json, to_json
+from salesflow.jsoncodec import column_value, from_json, to_json
 from salesflow.retry import RetryPolicy
 
 _REPEAT_GUARD = "attribute_not_exists(order_id) OR execution_id <> :e OR source_position < :p"
@@ -419,7 +419,7 @@ class DynamoOrderLedger:
         item = from_item(response["Item"])
         record = from_json(item["record"])
         found: dict[str, Any] = {"order_id": order_id}
-        found.update({column: sql_value(value) for column, value in record_columns(record).items()})
+        found.update({column: column_value(value) for column, value in order_columns(record).items()})
         found.update(
             record=record,
             source_key=item.get("source_key"),

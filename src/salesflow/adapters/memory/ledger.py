@@ -19,28 +19,17 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
 
 from salesflow.clock import utc_now
 from salesflow.domain.errors import NotFound, PermanentError, TransientError
-from salesflow.domain.orders import CONTACT, ORDER, Order, Reason
+from salesflow.domain.orders import Order, Reason, order_columns
 from salesflow.domain.records import Chunk, DeadLetter, Execution, ExecutionStatus, LetterStatus
-from salesflow.jsoncodec import from_json, to_json
+from salesflow.jsoncodec import column_value, from_json, to_json
 
 EventType = Literal["INSERT", "MODIFY", "REMOVE"]
-
-# The columns of an order as `orders` shows them: (column, section, field) of the record.
-_ORDER_COLUMNS = (
-    ("customer_name", CONTACT, "name"),
-    ("customer_email", CONTACT, "email"),
-    ("item_id", ORDER, "item_id"),
-    ("product_name", ORDER, "product_name"),
-    ("quantity", ORDER, "quantity"),
-    ("price", ORDER, "price"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +228,7 @@ class InMemoryOrderLedger:
         change = self._changes[sequence - 1]
         record = from_json(change.image or "{}")
         found: dict[str, Any] = {"order_id": order_id}
-        for column, section, name in _ORDER_COLUMNS:
-            part = record.get(section)
-            found[column] = _sql_value(part.get(name) if isinstance(part, dict) else None)
+        found.update({column: column_value(value) for column, value in order_columns(record).items()})
         found.update(
             record=record,
             source_key=change.source_key,
@@ -314,17 +301,6 @@ def _require_json(value: object, what: str) -> None:
         from_json(_require_text(value, what))
     except msgspec.DecodeError:
         raise PermanentError(f"a chunk row's {what} is not JSON; nothing of the chunk was applied") from None
-
-
-def _sql_value(value: Any) -> Any:
-    """What SQLite's ``->>`` gives for a JSON value: text, integer, real, NULL, or JSON text."""
-    if isinstance(value, dict | list):
-        return to_json(value)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
 
 
 def _limited(items: list[Any], limit: int | None) -> list[Any]:
