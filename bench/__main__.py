@@ -17,12 +17,12 @@ from pathlib import Path
 
 import orjson
 
-from bench import batch, orders
+from bench import batch, console, orders, stream
 from bench.measure import CommandFailed, command_line, machine_facts, now_utc
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-BENCHMARKS = {"orders": orders, "batch": batch}
+BENCHMARKS = {"orders": orders, "batch": batch, "stream": stream, "console": console}
 INTRO = """# Benchmarks
 
 Figures measured with `python -m bench` (`make bench`); how each is measured is in

@@ -8,6 +8,7 @@ of issue 6).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -18,10 +19,12 @@ from typing import Any, Generic, TypeVar
 from salesflow.adapters.local.sqlite_batches import Batch, SqliteBatchLedger
 from salesflow.adapters.local.sqlite_db import translate_errors
 from salesflow.adapters.local.sqlite_ledger import SqliteOrderLedger, execution_from_row, letter_from_row
-from salesflow.domain.records import DeadLetter, Execution
+from salesflow.domain.records import DeadLetter, Execution, LetterStatus
 
 T = TypeVar("T")
 PIPELINES = ("orders", "batch")
+_CODE = re.compile(r"[a-z_]+")  # a reason code as the domain spells them
+MMAP_BYTES = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,10 @@ class ConsoleQueries:
         if conn is None:
             conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, isolation_level=None)
             conn.execute("PRAGMA busy_timeout=5000")
+            # Read the file through shared memory, not a private cache per thread: the overview's
+            # counts visit every page of a few big indexes, and copying them in by read() calls was
+            # most of their time (docs/decisions.md).
+            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self._local.conn = conn
         return conn
 
@@ -96,7 +103,12 @@ class ConsoleQueries:
     def letters(self, where: LetterFilter, number: int, size: int) -> Page[DeadLetter]:
         clauses: list[str] = []
         args: list[Any] = []
-        if where.reason:
+        if where.reason and _CODE.fullmatch(where.reason):
+            # A code is a bare word and reasons a JSON array of them: the quoted code is in the
+            # text exactly when it is in the array, and instr is twice as fast as json_each.
+            clauses.append("instr(reasons, ?) > 0")
+            args.append(f'"{where.reason}"')
+        elif where.reason:
             clauses.append("EXISTS (SELECT 1 FROM json_each(reasons) WHERE value = ?)")
             args.append(where.reason)
         if where.key:
@@ -129,7 +141,29 @@ class ConsoleQueries:
         ]
 
     def letter_counts(self) -> dict[str, int]:
-        return dict(self._all("SELECT status, count(*) FROM dead_letters GROUP BY status", []))
+        """Dead letters per status (statuses with none left out).
+
+        Pending letters are most of a big queue; they are counted as all letters less the
+        others, in one read transaction: SQLite counts a whole table page by page but an
+        index range entry by entry, three times slower on a million letters.
+        """
+        others = [status.value for status in LetterStatus if status != LetterStatus.PENDING]
+        with translate_errors():
+            conn = self.conn()
+            conn.execute("BEGIN")
+            try:
+                total = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+                counts: dict[str, int] = dict(
+                    conn.execute(
+                        f"SELECT status, count(*) FROM dead_letters WHERE status IN ({', '.join('?' * len(others))})"
+                        " GROUP BY status",
+                        others,
+                    ).fetchall()
+                )
+            finally:
+                conn.execute("COMMIT")
+        pending = total - sum(counts.values())
+        return {LetterStatus.PENDING.value: pending, **counts} if pending else counts
 
     def batch_counts(self) -> dict[str, int]:
         return dict(self._all("SELECT status, count(*) FROM batches GROUP BY status", []))
@@ -180,7 +214,9 @@ def _execution_clauses(where: ExecutionFilter) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
     if where.pipeline:
-        clauses.append("pipeline = ?")
+        # With a status too, the status index finds the rows: "+" keeps the pipeline index
+        # (one pipeline is nearly every row) from being walked for a rare status.
+        clauses.append("+pipeline = ?" if where.status else "pipeline = ?")
         args.append(where.pipeline)
     if where.status:
         clauses.append("status = ?")

@@ -200,9 +200,18 @@ CREATE TABLE IF NOT EXISTS objects (
     execution_id TEXT,
     seen_at      TEXT NOT NULL
 );
+
+-- For the console (issue 6), measured in docs/decisions.md: its executions list
+-- newest first, whole or by pipeline, without sorting the table; the overview's
+-- counts per pipeline and status from an index instead of the table; its last
+-- errors from the few executions that have one.
+CREATE INDEX IF NOT EXISTS executions_by_start ON executions (started_at, id);
+CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, started_at, id);
+CREATE INDEX IF NOT EXISTS executions_counts ON executions (pipeline, status, records, stored, rejected);
+CREATE INDEX IF NOT EXISTS executions_with_error ON executions (finished_at) WHERE error IS NOT NULL;
 """
 
-SCHEMA_VERSION = 2  # every change so far only adds tables: older files are upgraded in place
+SCHEMA_VERSION = 2  # every change so far only adds tables and indexes: older files are upgraded in place
 
 # SQLite result codes (primary, low byte) that a retry can get past.
 _TRANSIENT_CODES = {5, 6, 10, 13, 15}  # BUSY, LOCKED, IOERR, FULL, PROTOCOL
