@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -18,6 +20,22 @@ from salesflow.domain.errors import TransientError
 
 T = TypeVar("T")
 
+# Retries so far in this process, by the error that caused them, for /metrics. Counted in
+# the process that retried: the console serves the numbers of the `salesflow run` it is in.
+_retried: Counter[str] = Counter()
+_retried_lock = threading.Lock()
+
+
+def retries_so_far() -> dict[str, int]:
+    """How many retries this process made, by the error's type."""
+    with _retried_lock:
+        return dict(_retried)
+
+
+def _count(error: BaseException) -> None:
+    with _retried_lock:
+        _retried[type(error).__name__] += 1
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -30,12 +48,19 @@ class RetryPolicy:
 
     def call(self, action: Callable[[], T], on_retry: Callable[[BaseException], None] | None = None) -> T:
         """Run action, retrying TransientError; the last error is raised as it is."""
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = _error_of(state)
+            _count(error)
+            if on_retry:
+                on_retry(error)
+
         retrying = Retrying(
             stop=stop_after_attempt(self.retries + 1),
             wait=wait_random_exponential(multiplier=self.base, max=self.cap),
             retry=retry_if_exception_type(TransientError),
             reraise=True,
-            before_sleep=(lambda state: on_retry(_error_of(state))) if on_retry else None,
+            before_sleep=before_sleep,
         )
         return retrying(action)
 

@@ -103,6 +103,24 @@ def test_upload_a_file_and_watch_its_execution_finish(page: Page, home: Path) ->
     assert page.inner_text("#execution-status") == "succeeded"
 
 
+def test_a_file_dropped_on_the_upload_form_lands_in_the_bucket(page: Page, home: Path) -> None:
+    _log_in(page, home)
+    page.goto("/upload")
+    order = {"contact-info": {"name": "Ada", "email": "ada@example.com"}, "order-info": {"order-id": "D1", "qty": 1}}
+    dropped = page.evaluate_handle(
+        """(text) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], "dropped.json", {type: "application/json"}));
+            return transfer;
+        }""",
+        json.dumps({"orders": [order]}),
+    )
+    page.dispatch_event("#upload-form", "drop", {"dataTransfer": dropped})
+    page.wait_for_selector("#uploaded")
+    assert "orders/dropped.json" in page.inner_text("#uploaded")
+    assert json.loads((home / "bucket" / "orders" / "dropped.json").read_text()) == {"orders": [order]}
+
+
 def test_fix_and_redrive_a_dead_letter_then_find_it_in_orders(page: Page, home: Path) -> None:
     _log_in(page, home)
     page.goto("/dead-letters?reason=invalid_email&key=2026-11-02")

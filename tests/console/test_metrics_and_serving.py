@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from salesflow.console import serve
+from salesflow.domain.errors import TransientError
+from salesflow.retry import RetryPolicy
 from salesflow.runtime.settings import load_settings
 
 
@@ -37,6 +39,22 @@ def test_metrics_count_what_the_pipelines_did(client: TestClient) -> None:
     assert samples[("salesflow_stream_lag_changes", ())] == 0
     count = samples[("salesflow_step_duration_seconds_count", (("step", "publish"),))]
     assert count == 1
+
+
+def test_metrics_count_the_retries_of_this_process(client: TestClient) -> None:
+    key = ("salesflow_retries_total", (("error", "TransientError"),))
+    before = _samples(client.get("/metrics").text).get(key, 0)
+    failures = iter([TransientError("busy"), TransientError("busy")])
+
+    def flaky() -> str:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return "done"
+
+    assert RetryPolicy(retries=3, base=0, cap=0).call(flaky) == "done"
+
+    assert _samples(client.get("/metrics").text)[key] == before + 2
 
 
 def test_health_and_readiness(client: TestClient, home: Path) -> None:

@@ -39,6 +39,27 @@ def test_executions_filter_by_pipeline_status_and_key(client: TestClient) -> Non
     assert "orders/hostile.json" not in batches
 
 
+def test_executions_filter_by_start_time(client: TestClient) -> None:
+    started = client.get("/api/executions/" + _any_execution_id(client)).json()["started_at"]
+    day = started[:10]
+
+    that_day = client.get("/executions", params={"since": day, "until": "9999-01-01T00:00"}).text
+    assert "orders/orders-2026-11-01.json" in that_day
+    before = client.get("/executions", params={"until": day}).text
+    assert "orders/orders-2026-11-01.json" not in before
+    after = client.get("/executions", params={"since": "9999-01-01T00:00Z"}).text
+    assert "orders/orders-2026-11-01.json" not in after
+
+
+def test_a_malformed_time_filter_is_refused(client: TestClient) -> None:
+    assert client.get("/executions", params={"since": "yesterday"}).status_code == 422
+
+
+def _any_execution_id(client: TestClient) -> str:
+    page = client.get("/executions", params={"key": "orders-2026-11-01"}).text
+    return page.split('href="/executions/', 1)[1].split('"', 1)[0]
+
+
 def test_executions_are_paginated(client: TestClient) -> None:
     first = client.get("/executions", params={"limit": 2}).text
     assert len(re.findall(r'href="/executions/ex-', first)) == 2

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from salesflow.console.state import ConsoleState
+from salesflow.retry import retries_so_far
 
 # Batch steps take from milliseconds (notify) to minutes (transform of a large batch).
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0)
@@ -75,6 +76,12 @@ class PipelineCollector(Collector):
 
         yield from self._stream_metrics()
         yield self._step_histogram()
+        retries = CounterMetricFamily(
+            "salesflow_retries", "Retries of transient failures by this process, by error", labels=["error"]
+        )
+        for error, count in sorted(retries_so_far().items()):
+            retries.add_metric([error], count)
+        yield retries
 
     def _refused_by_reason(self) -> list[tuple[str, str, int]]:
         with self._lock:

@@ -42,6 +42,8 @@ class ExecutionFilter:
     pipeline: str | None = None
     status: str | None = None
     key: str | None = None  # a part of the object key
+    since: str | None = None  # started at or after (ISO 8601 date or date-time, UTC)
+    until: str | None = None  # started before
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +226,13 @@ def _execution_clauses(where: ExecutionFilter) -> tuple[str, list[Any]]:
     if where.key:
         clauses.append("instr(key, ?) > 0")
         args.append(where.key)
+    # started_at is ISO 8601 text in UTC, so a date or date-time compares as text.
+    if where.since:
+        clauses.append("started_at >= ?")
+        args.append(where.since)
+    if where.until:
+        clauses.append("started_at < ?")
+        args.append(where.until)
     return _where(clauses), args
 
 

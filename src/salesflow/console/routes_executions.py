@@ -17,17 +17,28 @@ router = APIRouter()
 ORDERS_STEPS = ("read", "validate", "store", "dead letters")
 
 
+# A date or a date-time as the form's date and datetime-local inputs send them.
+_MOMENT = r"^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?Z?)?$"
+
+
+def _utc(moment: str | None) -> str | None:
+    """The form's moment as the ledger writes times (UTC, 'Z'), or None when not given."""
+    return moment.removesuffix("Z") if moment else None
+
+
 @router.get("/executions")
 def executions(
     request: Request,
     pipeline: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[ExecutionStatus | None, Query()] = None,
     key: Annotated[str | None, Query(max_length=1024, description="a part of the object key")] = None,
+    since: Annotated[str | None, Query(pattern=_MOMENT, description="started at or after (UTC)")] = None,
+    until: Annotated[str | None, Query(pattern=_MOMENT, description="started before (UTC)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
     state = state_of(request)
-    where = ExecutionFilter(pipeline or None, status, key or None)
+    where = ExecutionFilter(pipeline or None, status, key or None, _utc(since), _utc(until))
     found = state.queries.executions(where, page, limit)
     context = {
         "page": "executions",

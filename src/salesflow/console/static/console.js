@@ -1,4 +1,5 @@
-// The console's only script: live counts on the overview, and reloading a running execution.
+// The console's only script: live counts on the overview, reloading a running execution, and
+// dropping a file onto the upload form.
 // It writes text with textContent only, never HTML, so data can never become markup.
 "use strict";
 
@@ -40,7 +41,27 @@ function pollOverview(section) {
   setInterval(refresh, every);
 }
 
+// A file dropped anywhere on the form becomes the form's file, named after it (a key ending
+// in "/" keeps the name), and the form is sent: the same request as choosing and clicking.
+function acceptDrops(form) {
+  const input = form.querySelector('input[type="file"]');
+  form.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    form.classList.add("dropping");
+  });
+  form.addEventListener("dragleave", () => form.classList.remove("dropping"));
+  form.addEventListener("drop", (event) => {
+    event.preventDefault();
+    form.classList.remove("dropping");
+    if (!event.dataTransfer || event.dataTransfer.files.length !== 1) return;
+    input.files = event.dataTransfer.files;
+    form.requestSubmit();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const upload = document.getElementById("upload-form");
+  if (upload) acceptDrops(upload);
   const overview = document.querySelector("[data-poll]");
   if (overview) pollOverview(overview);
   const running = document.querySelector("[data-reload-every]");
