@@ -31,16 +31,20 @@ TABLES = (
 
 # The lake's views. orders_current is each order's latest change, unless that removed it:
 # the changes no later change replaced (prev_sequence points at the replaced one; refused
-# changes count too). An anti-join on integers: a window over 10M order ids took 10x longer.
+# changes count too). An anti-join on integers: a window over 10M order ids took 10x longer,
+# and NOT EXISTS 3-4x longer (DuckDB decorrelates it through a DISTINCT of every outer sequence).
 LAKE_TABLES = ("order_changes", "orders_current", "stream_errors")
 _ORDERS_CURRENT = """
 CREATE VIEW orders_current AS
-SELECT order_id, customer_name, customer_email, item_id, product_name, quantity, price,
-       new_image AS record, event_time AS updated_at, sequence
+SELECT c.order_id, c.customer_name, c.customer_email, c.item_id, c.product_name, c.quantity, c.price,
+       c.new_image AS record, c.event_time AS updated_at, c.sequence
 FROM order_changes AS c
-WHERE event_type <> 'REMOVE'
-  AND NOT EXISTS (SELECT 1 FROM order_changes AS later WHERE later.prev_sequence = c.sequence)
-  AND NOT EXISTS (SELECT 1 FROM stream_errors AS refused WHERE refused.prev_sequence = c.sequence)
+ANTI JOIN (
+    SELECT prev_sequence FROM order_changes WHERE prev_sequence IS NOT NULL
+    UNION ALL
+    SELECT prev_sequence FROM stream_errors WHERE prev_sequence IS NOT NULL
+) AS replaced ON replaced.prev_sequence = c.sequence
+WHERE c.event_type <> 'REMOVE'
 """
 
 
