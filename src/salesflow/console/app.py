@@ -31,7 +31,7 @@ from salesflow.console import (
 from salesflow.console.metrics import metrics_registry
 from salesflow.console.queries import ConsoleQueries
 from salesflow.console.security import Guard, SecurityHeaders, load_or_create_token
-from salesflow.console.state import ConsoleState, StreamProbe
+from salesflow.console.state import ConsoleState, Refreshing, StreamProbe
 from salesflow.console.web import render, wants_json
 from salesflow.domain.errors import NotFound, PermanentError, SalesflowError, TransientError
 from salesflow.jsoncodec import to_json
@@ -67,6 +67,7 @@ def create_app(settings: Settings, console: ConsoleSettings | None = None, app: 
         stream=StreamProbe(lambda: build_stream(settings)),
         owns_app=owned,
     )
+    state.overview = Refreshing(lambda: routes_overview.snapshot(state), every=1.0)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
