@@ -91,6 +91,9 @@ class BatchPipeline(Construct):
         for prefix in _WRITES:
             base.bucket.grant_put(role, prefix)
         base.bucket.grant_delete(role, "raw-data/*")  # archived files leave raw-data/
+        # BatchRun.cleanup: a failed batch's staged outputs, and processed state no longer current.
+        for prefix in ("validated/*", "rejected/*", "processed/*"):
+            base.bucket.grant_delete(role, prefix)
         base.order_kpi.grant_read_write_data(role)
         base.category_kpi.grant_read_write_data(role)
 

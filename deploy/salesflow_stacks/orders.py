@@ -160,21 +160,30 @@ class OrdersPipeline(Construct):
         )
         each_batch.item_processor(validate)
 
-        run_failed = tasks.SqsSendMessage(
-            self,
-            "RunToDeadLetters",
-            queue=base.dead_letters,
-            message_body=sfn.TaskInput.from_object(
-                {
-                    "reasons": ["execution_failed"],
-                    "key": sfn.JsonPath.string_at("$.source.key"),
-                    "execution": sfn.JsonPath.string_at("$.source.execution"),
-                    "error": sfn.JsonPath.object_at("$.error"),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-        ).next(sfn.Fail(self, "RunFailed", error="OrdersRunFailed", cause="see the dead-letter queue"))
+        run_fail = sfn.Fail(self, "RunFailed", error="OrdersRunFailed", cause="see the dead-letter queue")
+
+        def to_dead_letters(state_id: str, reason: str) -> tasks.SqsSendMessage:
+            return tasks.SqsSendMessage(
+                self,
+                state_id,
+                queue=base.dead_letters,
+                message_body=sfn.TaskInput.from_object(
+                    {
+                        "reasons": [reason],
+                        "key": sfn.JsonPath.string_at("$.source.key"),
+                        "execution": sfn.JsonPath.string_at("$.source.execution"),
+                        "error": sfn.JsonPath.object_at("$.error"),
+                    }
+                ),
+                result_path=sfn.JsonPath.DISCARD,
+            )
+
+        run_failed = to_dead_letters("RunToDeadLetters", "execution_failed").next(run_fail)
+        # split_document raises MalformedDocument after moving the object to quarantine/: the same
+        # reason as the classic machine and the embedded face give an unreadable document.
+        malformed = to_dead_letters("DocumentToDeadLetters", "malformed_json").next(run_fail)
         each_batch.add_catch(run_failed, errors=["States.ALL"], result_path="$.error")
+        split.add_catch(malformed, errors=["MalformedDocument"], result_path="$.error")
         split.add_catch(run_failed, errors=["States.ALL"], result_path="$.error")
 
         route = (

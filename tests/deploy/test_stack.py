@@ -237,6 +237,13 @@ def test_documents_are_split_and_lines_read_natively(template: Template) -> None
     assert choice["Default"] == "SplitDocument"
     assert every["SplitDocument"]["Next"] == "ForEachBatch"
     assert every["AlreadyLines"]["Next"] == "ForEachBatch"
+    # split_document raises MalformedDocument once the object is in quarantine/: malformed_json, no retry.
+    catches = every["SplitDocument"]["Catch"]
+    assert [c["ErrorEquals"] for c in catches] == [["MalformedDocument"], ["States.ALL"]]
+    assert catches[0]["Next"] == "DocumentToDeadLetters"
+    assert every["DocumentToDeadLetters"]["Parameters"]["MessageBody"]["reasons"] == ["malformed_json"]
+    assert every["DocumentToDeadLetters"]["Next"] == "RunFailed"
+    assert all("MalformedDocument" not in r["ErrorEquals"] for r in every["SplitDocument"]["Retry"])
 
 
 # -- orders: classic ---------------------------------------------------------------------------
