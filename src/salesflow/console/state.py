@@ -26,66 +26,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class StreamProbe:
-    """The stream's status (lag, partitions, refused changes), refreshed every max_age seconds
-    on a thread of its own, so a page never waits for the lake's log (0.1-0.2 s a reading on
-    a big lake: measured by bench/console.py, where it was most of the overview's time).
-
-    The probe never writes: it builds its own StreamPipeline only to call ``status()``,
-    which reads the change log and the lake's log.
-    """
-
-    def __init__(self, build: Callable[[], StreamPipeline], max_age: float = 1.0) -> None:
-        self._build = build
-        self._max_age = max_age
-        self._lock = threading.Lock()
-        self._latest: dict[str, Any] | None = None
-        self._first = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def status(self) -> dict[str, Any] | None:
-        """The latest status, or None when the stream cannot be read (logged). Only the
-        first call waits, for the first reading."""
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._refresh, name="stream-probe", daemon=True)
-                self._thread.start()
-        self._first.wait(timeout=10)
-        return self._latest
-
-    def close(self) -> None:
-        self._stop.set()
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout=10)
-
-    def _refresh(self) -> None:
-        stream: StreamPipeline | None = None
-        try:
-            while not self._stop.is_set():
-                try:
-                    stream = stream or self._build()
-                    self._latest = stream.status()
-                except Exception:
-                    log.exception("could not read the stream's status")
-                    self._latest = None
-                self._first.set()
-                self._stop.wait(self._max_age)
-        finally:
-            if stream is not None:
-                stream.close()
-
-
 class Refreshing:
     """A reading made again every `every` seconds on a thread of its own, so that pages show
     the latest one at once instead of each doing the reading (the overview's counts: tens of
     milliseconds of SQL on a big home, per request). Only the first call waits."""
 
-    def __init__(self, read: Callable[[], dict[str, Any]], every: float = 1.0) -> None:
+    def __init__(
+        self, read: Callable[[], dict[str, Any]], every: float = 1.0, release: Callable[[], None] | None = None
+    ) -> None:
         self._read = read
         self._every = every
+        self._release = release  # called by the refreshing thread when it ends
         self._lock = threading.Lock()
         self._latest: dict[str, Any] | None = None
         self._error: Exception | None = None
@@ -114,13 +65,51 @@ class Refreshing:
             thread.join(timeout=10)
 
     def _refresh(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._latest, self._error = self._read(), None
-            except Exception as exc:  # kept for the page to show, like a direct reading would
-                self._error = exc
-            self._first.set()
-            self._stop.wait(self._every)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._latest, self._error = self._read(), None
+                except Exception as exc:  # kept for the page to show, like a direct reading would
+                    self._error = exc
+                self._first.set()
+                self._stop.wait(self._every)
+        finally:
+            if self._release is not None:
+                self._release()
+
+
+class StreamProbe:
+    """The stream's status (lag, partitions, refused changes), read every max_age seconds off
+    the request path: a reading opens the lake's log (0.1-0.2 s on a big lake, measured by
+    bench/console.py, where it was most of the overview's time).
+
+    The probe never writes: it builds its own StreamPipeline only to call ``status()``.
+    """
+
+    def __init__(self, build: Callable[[], StreamPipeline], max_age: float = 1.0) -> None:
+        self._build = build
+        self._stream: StreamPipeline | None = None
+        self._reading = Refreshing(self._read, every=max_age, release=self._release)
+
+    def status(self) -> dict[str, Any] | None:
+        """The latest status, or None when the stream cannot be read (logged)."""
+        try:
+            return self._reading.value()
+        except Exception:
+            log.exception("could not read the stream's status")
+            return None
+
+    def close(self) -> None:
+        self._reading.close()
+
+    def _read(self) -> dict[str, Any]:
+        self._stream = self._stream or self._build()
+        return self._stream.status()
+
+    def _release(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
 
 @dataclass

@@ -180,7 +180,7 @@ class OrdersPipeline:
         reader = read_document if detect_format(key) is FormatName.DOCUMENT else read_lines
         found: dict[int, Any] = {}
         try:
-            with _open(self.store, key) as stream:
+            with open_unzipped(self.store, key) as stream:
                 for block in reader(stream, max_record_bytes=self.settings.max_record_bytes):
                     found.update((p, v) for p, v in zip(block.positions, block.values, strict=True) if p in positions)
                     if len(found) == len(positions):
@@ -235,7 +235,7 @@ def plan_object(store: ObjectStore, key: str, max_record_bytes: int) -> list[Spa
     fmt = detect_format(key)
     if fmt is None:
         raise MalformedDocument("not an orders file: name it .json, .jsonl or .ndjson (optionally .gz)", 0)
-    with _paused_gc(), _open(store, key) as stream:
+    with _paused_gc(), open_unzipped(store, key) as stream:
         if key.lower().endswith(".gz"):
             if fmt is FormatName.DOCUMENT:
                 check_document(stream, max_record_bytes=max_record_bytes)
@@ -305,7 +305,7 @@ def produce_sequentially(
     reader = read_document if detect_format(key) is FormatName.DOCUMENT else read_lines
     builder = _ChunkBuilder(execution)
     done = cut = 0
-    with _paused_gc(), _open(store, key) as stream:
+    with _paused_gc(), open_unzipped(store, key) as stream:
         for block in reader(stream, max_record_bytes=max_record_bytes):
             builder.add(block, skip=max(0, execution.checkpoint - done))
             done += len(block.values)
@@ -325,7 +325,8 @@ def _read_document_span(stream: IO[bytes], span: Span, max_record_bytes: int) ->
 
 
 @contextmanager
-def _open(store: ObjectStore, key: str) -> Iterator[IO[bytes]]:
+def open_unzipped(store: ObjectStore, key: str) -> Iterator[IO[bytes]]:
+    """The object as a stream, gzip undone; a broken gzip is a MalformedDocument."""
     with store.open(key) as raw:
         if not key.lower().endswith(".gz"):
             yield raw

@@ -23,10 +23,11 @@ from salesflow.adapters.aws.sns_notifier import SnsNotifier
 from salesflow.adapters.local.notifiers import FanOutNotifier, LogNotifier
 from salesflow.domain.errors import SalesflowError
 from salesflow.domain.records import Execution
-from salesflow.pipelines.orders import IngestSettings, OrdersPipeline
+from salesflow.pipelines.orders import OrdersPipeline
 from salesflow.ports import Notifier
 from salesflow.readers import detect_format
 from salesflow.retry import RetryPolicy
+from salesflow.runtime.bootstrap import ingest_settings
 from salesflow.runtime.settings import AwsSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -103,17 +104,7 @@ def build_aws_app(settings: Settings) -> AwsApp:
     retry = RetryPolicy(orders.retries, orders.retry_base_seconds, orders.retry_max_seconds)
     store = S3ObjectStore(clients["s3"], aws.bucket)
     ledger = DynamoOrderLedger(clients["dynamodb"], aws.orders_table, aws.executions_table, retry)
-    pipeline = OrdersPipeline(
-        store,
-        ledger,
-        IngestSettings(
-            chunk_records=orders.chunk_records,
-            max_record_bytes=orders.max_record_mb << 20,
-            retry=retry,
-            subprocess_min_bytes=0,  # boto3 clients do not cross into worker processes: read in this one
-            workers=1,
-        ),
-    )
+    pipeline = OrdersPipeline(store, ledger, ingest_settings(orders, in_process=True))
     notifiers: list[Notifier] = [LogNotifier()]
     if aws.topic_arn:
         notifiers.append(SnsNotifier(clients["sns"], aws.topic_arn))

@@ -13,7 +13,7 @@ from salesflow.pipelines.batch import BatchPipeline, BatchSettings
 from salesflow.pipelines.orders import IngestSettings, OrdersPipeline
 from salesflow.ports import Notifier
 from salesflow.retry import RetryPolicy
-from salesflow.runtime.settings import Settings
+from salesflow.runtime.settings import OrdersSettings, Settings
 
 
 @dataclass
@@ -34,22 +34,24 @@ class App:
         self.ledger.close()
 
 
+def ingest_settings(orders: OrdersSettings, in_process: bool = False) -> IngestSettings:
+    """The orders pipeline's settings from [orders]; ``in_process``: never in worker processes
+    (the AWS face's boto3 clients do not cross into them)."""
+    return IngestSettings(
+        chunk_records=orders.chunk_records,
+        max_record_bytes=orders.max_record_mb << 20,
+        retry=RetryPolicy(orders.retries, orders.retry_base_seconds, orders.retry_max_seconds),
+        subprocess_min_bytes=0 if in_process else orders.subprocess_min_mb << 20,
+        workers=1 if in_process else orders.workers,
+    )
+
+
 def build_app(settings: Settings) -> App:
     """Open (and create on first use) the bucket and database of settings.home."""
     orders = settings.orders
     store = FolderObjectStore(settings.bucket)
     ledger = SqliteOrderLedger(connect(settings.database))
-    pipeline = OrdersPipeline(
-        store,
-        ledger,
-        IngestSettings(
-            chunk_records=orders.chunk_records,
-            max_record_bytes=orders.max_record_mb << 20,
-            retry=RetryPolicy(orders.retries, orders.retry_base_seconds, orders.retry_max_seconds),
-            subprocess_min_bytes=orders.subprocess_min_mb << 20,
-            workers=orders.workers,
-        ),
-    )
+    pipeline = OrdersPipeline(store, ledger, ingest_settings(orders))
     notifiers: list[Notifier] = [LogNotifier()]
     if settings.notify.webhooks:
         notifiers.append(WebhookNotifier(settings.notify.webhooks, timeout=settings.notify.timeout_seconds))

@@ -33,10 +33,6 @@ repeated invocation after the move finds the reason file and raises the same err
 
 from __future__ import annotations
 
-import gzip
-import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import IO, Any
@@ -49,6 +45,7 @@ from salesflow.adapters.aws.s3_stream_upload import PART_BYTES, streaming_upload
 from salesflow.aws.handlers.services import logger
 from salesflow.domain.errors import MalformedDocument, NotFound, SalesflowError
 from salesflow.jsoncodec import from_json, to_json
+from salesflow.pipelines.orders import open_unzipped
 from salesflow.readers import FormatName, Unreadable, detect_format, read_document, read_lines
 from salesflow.readers.documents import MAX_RECORD_BYTES
 from salesflow.runtime.settings import Settings
@@ -65,7 +62,7 @@ def handle(event: dict[str, Any], s3: Any, *, part_bytes: int = PART_BYTES) -> d
     store = S3ObjectStore(s3, bucket)
     target = staging_key(execution, key)
     try:
-        with _source(store, key) as stream, streaming_upload(s3, bucket, target, part_bytes) as out:
+        with open_unzipped(store, key) as stream, streaming_upload(s3, bucket, target, part_bytes) as out:
             records = _write_lines(stream, key, out)
     except MalformedDocument as exc:
         _quarantine(store, key, execution, exc)
@@ -95,20 +92,6 @@ def _write_lines(stream: IO[bytes], key: str, out: Any) -> int:
         out.write(text.encode())
         records += len(block.values)
     return records
-
-
-@contextmanager
-def _source(store: S3ObjectStore, key: str) -> Iterator[IO[bytes]]:
-    """The object as a stream, gzip undone (a broken gzip is a malformed document)."""
-    with store.open(key) as raw:
-        if not key.lower().endswith(".gz"):
-            yield raw
-            return
-        try:
-            with gzip.GzipFile(fileobj=raw) as unzipped:
-                yield unzipped  # type: ignore[misc]
-        except (OSError, EOFError, zlib.error) as exc:
-            raise MalformedDocument(f"not a readable gzip file ({exc})", raw.tell()) from None
 
 
 def _quarantine(store: S3ObjectStore, key: str, execution: str, exc: MalformedDocument) -> None:
