@@ -56,3 +56,23 @@ def test_the_terminal_gets_warnings_as_readable_lines(log_file: Path, capsys: py
     assert "loud" in terminal
     assert "execution_id=ex-7" in terminal
     assert not terminal.lstrip().startswith("{")
+
+
+def test_execution_outcomes_are_not_said_twice_on_the_terminal(
+    log_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI prints them as progress lines; the file keeps them all."""
+    logging.getLogger("salesflow.pipelines.orders").warning("execution failed: truncated")
+    notice = {"kind": "execution_failed", "subject": "orders/a.json"}
+    logging.getLogger("salesflow.notify").warning("execution_failed orders/a.json", extra={"notice": notice})
+    logging.getLogger("salesflow.notify").warning("dlq_depth", extra={"notice": {"kind": "dlq_depth"}})
+
+    terminal = capsys.readouterr().err
+    assert "truncated" not in terminal
+    assert "execution_failed" not in terminal
+    assert "dlq_depth" in terminal
+    assert [line["event"] for line in lines(log_file)] == [
+        "execution failed: truncated",
+        "execution_failed orders/a.json",
+        "dlq_depth",
+    ]

@@ -40,6 +40,7 @@ def configure_logging(home: Path, level: int = logging.INFO) -> Path:
     to_file.setFormatter(_formatter(structlog.processors.JSONRenderer(), [structlog.stdlib.ExtraAdder()]))
     to_terminal = _StderrHandler()
     to_terminal.setLevel(logging.WARNING)
+    to_terminal.addFilter(_not_shown_by_the_cli)
     to_terminal.setFormatter(_formatter(structlog.dev.ConsoleRenderer(colors=False), []))
     logger = logging.getLogger("salesflow")
     for handler in list(logger.handlers):
@@ -50,6 +51,15 @@ def configure_logging(home: Path, level: int = logging.INFO) -> Path:
     logger.setLevel(level)
     logger.propagate = False
     return path
+
+
+def _not_shown_by_the_cli(record: logging.LogRecord) -> bool:
+    """Execution outcomes reach the terminal as the CLI's progress lines already; as log
+    lines too they would say everything twice. They still go to the file."""
+    if record.name == "salesflow.pipelines.orders":
+        return False
+    notice = getattr(record, "notice", None)
+    return not (isinstance(notice, dict) and str(notice.get("kind", "")).startswith("execution_"))
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
