@@ -214,7 +214,7 @@ def _forget_cli_app() -> None:
     # The CLI keeps the App of the running command in a module global and closes it when the
     # console script's main() returns. CliRunner calls the Typer app without main(), so do what
     # main() does; otherwise the next invocation would reuse an App opened on another --home.
-    opened = cli_main._state.pop("app", None)
+    opened = cli_main.state.pop("app", None)
     if opened is not None:
         opened.close()
 

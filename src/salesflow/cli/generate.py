@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from salesflow.cli import render
+from salesflow.cli.context import current_app, fail, stop_on_signals
 from salesflow.domain.errors import ConfigError, SalesflowError
 from salesflow.runtime.generator import GeneratorOptions, GeneratorStats, Target, generate_orders, parse_duration
 
@@ -85,19 +86,16 @@ def generate(
       salesflow generate --rate 200 --duration 2m --updates 0.1 --deletes 0.05 --invalid 0.02
       salesflow generate --to bucket --rate 100 --seed 42    (while `salesflow run` watches)
     """
-    # Imported here: main imports this module to register the command.
-    from salesflow.cli import main as cli
-
     try:
         options = _options(rate, duration, to, seed, updates, deletes, invalid)
     except ConfigError as exc:
-        cli._fail(str(exc))
+        fail(str(exc))
     stop = threading.Event()
     try:
-        with cli._stop_on_signals(stop), _LiveProgress(render.err, options) as live:
-            stats = generate_orders(cli._app(), options, stop, live.update)
+        with stop_on_signals(stop), _LiveProgress(render.err, options) as live:
+            stats = generate_orders(current_app(), options, stop, live.update)
     except SalesflowError as exc:
-        cli._fail(f"the generator failed: {exc}", 1)
+        fail(f"the generator failed: {exc}", 1)
     if json:
         render.print_json(stats.as_dict())
     else:
