@@ -10,6 +10,7 @@ from salesflow.jsoncodec import to_json
 from salesflow.runtime.aws_bootstrap import build_aws_app
 from salesflow.runtime.settings import load_settings
 from tests.aws.moto import REGION, AwsWorld
+from tests.aws.test_batch_task_aws import FILES
 from tests.integration.conftest import cli
 
 GOOD = {"contact-info": {"name": "Ada", "email": "ada@example.com"}, "order-info": {"OrderId": "7", "qty": 2}}
@@ -77,3 +78,24 @@ def test_objects_put_after_a_run_are_picked_up_by_the_next(tmp_path: Path, aws: 
 
     assert result.code == 0, result.stderr
     assert "1 execution(s)" in result.stderr
+
+
+def test_run_once_on_aws_runs_a_ready_batch_into_the_kpi_tables(tmp_path: Path, aws: AwsWorld) -> None:
+    """As the batch state machine would: presence check, the steps, cleanup; KPIs in DynamoDB."""
+    home = configured_home(tmp_path, aws)
+    with (home / "salesflow.toml").open("a") as toml:
+        toml.write(f'order_kpi_table = "{aws.order_kpi_table}"\ncategory_kpi_table = "{aws.category_kpi_table}"\n')
+    for key, text in FILES.items():
+        aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=text.encode())
+
+    result = cli(home, "run", "--once", "--face", "aws")
+
+    assert result.code == 0, result.stderr
+    assert "succeeded batch" in result.stderr
+    kpis = build_aws_app(load_settings(home)).kpis
+    days = {row["order_date"] for row in kpis.order_kpis("2026-11-01", "2026-11-30")}
+    assert days == {"2026-11-01", "2026-11-02"}
+    raw = aws.s3.list_objects_v2(Bucket=aws.bucket, Prefix="raw-data/").get("Contents", [])
+    assert raw == []  # archived
+    archived = aws.s3.list_objects_v2(Bucket=aws.bucket, Prefix="archive/")["Contents"]
+    assert len(archived) == len(FILES)

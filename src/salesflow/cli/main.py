@@ -214,15 +214,26 @@ def _run_on_aws(once: bool) -> None:
     reporter = ProgressReporter(render.err)
     aws = build_aws_app(home_settings())
     stop = threading.Event()
+
+    def batch_done(batch: dict[str, Any]) -> None:
+        if batch["status"] == "succeeded":
+            render.err.print(f"succeeded batch {batch['batch_id']}: {batch['files']} file(s)")
+        else:
+            render.err.print(f"failed batch {batch['batch_id']}: {render.escape(batch['error'])}")
+
     try:
         with stop_on_signals(stop):
             executions = aws.process_pending(stop.is_set, reporter.finished)
+            batch = aws.process_batch()
+            if batch is not None:
+                batch_done(batch)
             render.err.print(f"{len(executions)} execution(s) this run on {aws.settings.aws.bucket}")
             if once:
                 failed = any(e.status != ExecutionStatus.SUCCEEDED for e in executions)
+                failed = failed or (batch is not None and batch["status"] != "succeeded")
                 raise typer.Exit(1 if failed else 0)
             render.err.print("watching the S3 bucket (a scan every [watch] scan_seconds); press Ctrl-C to stop")
-            aws.watch(stop, reporter.finished)
+            aws.watch(stop, reporter.finished, batch_done)
     except SalesflowError as exc:
         fail(str(exc))
     finally:

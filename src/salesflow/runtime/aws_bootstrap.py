@@ -9,9 +9,11 @@ checkpoints. Settings come from ``[aws]`` in salesflow.toml or ``SALESFLOW_AWS__
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from salesflow.adapters.aws.athena_sql import AthenaSqlEngine
@@ -86,10 +88,44 @@ class AwsApp:
                 on_execution(execution)
         return done
 
-    def watch(self, stop: threading.Event, on_execution: Callable[[Execution], None] | None = None) -> None:
-        """process_pending every [watch] scan_seconds until stop is set."""
+    def process_batch(self) -> dict[str, Any] | None:
+        """Run one ready batch of raw-data/ files here, as the batch state machine does on
+        AWS: the presence check, the four task steps, and cleanup whatever happened. Returns
+        what it did, or None when no batch is ready."""
+        from salesflow.aws.batch_task import BatchSpec, build_deps, run_step
+        from salesflow.aws.handlers.batch_gate import RAW, cleanup, presence_check
+
+        first = next((info.key for info in self.store.list(RAW)), None)
+        if first is None:
+            return None
+        ready = presence_check(first, self.store)
+        if not ready["ready"]:
+            return None
+        spec = BatchSpec(str(ready["batch_id"]), list(ready["files"]))
+        outcome: dict[str, Any] = {"batch_id": spec.batch_id, "files": len(spec.files), "status": "succeeded"}
+        with tempfile.TemporaryDirectory(prefix="salesflow-batch-") as work:
+            deps = build_deps(self.settings, Path(work))
+            try:
+                for step in ("validate", "transform", "publish", "archive"):
+                    outcome[step] = run_step(step, spec, deps)
+            except SalesflowError as exc:
+                outcome.update(status="failed", error=str(exc))
+            finally:
+                cleanup(spec.batch_id, self.store)
+        return outcome
+
+    def watch(
+        self,
+        stop: threading.Event,
+        on_execution: Callable[[Execution], None] | None = None,
+        on_batch: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """process_pending and process_batch every [watch] scan_seconds until stop is set."""
         while not stop.is_set():
             self.process_pending(stop.is_set, on_execution)
+            batch = self.process_batch()
+            if batch is not None and on_batch:
+                on_batch(batch)
             stop.wait(self.settings.watch.scan_seconds)
 
     def close(self) -> None:
