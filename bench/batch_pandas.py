@@ -16,19 +16,13 @@ object: row counts, totals over all dates (money as a decimal string) and second
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import time
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-CENT = Decimal("0.01")
-RATE = Decimal("0.0001")
+from yardstick import CENT, main, ratio
 
 
 def read(paths: list[Path]) -> pd.DataFrame:
@@ -145,10 +139,6 @@ def money(cents: int) -> Decimal:
     return Decimal(int(cents)).scaleb(-2)
 
 
-def ratio(part: int, whole: int) -> Decimal:
-    return (Decimal(int(part)) / Decimal(int(whole))).quantize(RATE, rounding=ROUND_HALF_UP)
-
-
 def finish_order_kpi(frame: pd.DataFrame) -> pa.Table:
     """The small per-date table in the issue's columns, exactly as batch_polars.py finishes it."""
     rates = [ratio(r, n) for r, n in zip(frame["returned_orders"], frame["total_orders"], strict=True)]
@@ -180,38 +170,5 @@ def finish_category_kpi(frame: pd.DataFrame) -> pa.Table:
     )
 
 
-def summary(order_kpi: pa.Table, category_kpi: pa.Table) -> dict[str, object]:
-    """Totals over all dates, as the benchmark compares them with salesflow's tables."""
-    return {
-        "order_kpi_rows": order_kpi.num_rows,
-        "category_kpi_rows": category_kpi.num_rows,
-        "total_orders": sum(order_kpi.column("total_orders").to_pylist()),
-        "total_revenue": str(sum(order_kpi.column("total_revenue").to_pylist(), Decimal("0.00"))),
-        "total_items_sold": sum(order_kpi.column("total_items_sold").to_pylist()),
-        "category_revenue": str(sum(category_kpi.column("daily_revenue").to_pylist(), Decimal("0.00"))),
-    }
-
-
-def main() -> None:
-    started = time.perf_counter()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path, help="holds products.csv, orders/*.csv and order_items/*.csv")
-    parser.add_argument("out", type=Path, help="folder for order_kpi.parquet and category_kpi.parquet")
-    args = parser.parse_args()
-    order_kpi, category_kpi, counts = compute(args.folder)
-    computed = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(order_kpi, args.out / "order_kpi.parquet")
-    pq.write_table(category_kpi, args.out / "category_kpi.parquet")
-    result = {
-        "engine": f"pandas {pd.__version__}",
-        **summary(order_kpi, category_kpi),
-        **counts,
-        "seconds": time.perf_counter() - started,
-        "compute_seconds": computed - started,
-    }
-    sys.stdout.write(json.dumps(result) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, f"pandas {pd.__version__}", compute)
