@@ -7,11 +7,13 @@ files written into the bucket, the database read straight from
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import random
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from typer.testing import CliRunner
 
@@ -235,3 +238,39 @@ def cli(home: Path, *args: str) -> CliResult:
 def _no_cli_app_left_open() -> Iterator[None]:
     yield
     _forget_cli_app()
+
+
+# -- processes a test started (the kill -9 tests) --------------------------------------
+
+
+def processes_of(home: Path) -> list[psutil.Process]:
+    """Live processes working on home (or under it): a runner, or a reader process it forked
+    (same command line)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            arguments = process.cmdline()
+            if process.status() != psutil.STATUS_ZOMBIE and any(
+                argument == str(home) or argument.startswith(f"{home}/") for argument in arguments
+            ):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def wait_until_gone(home: Path, deadline_seconds: float = 10.0) -> list[psutil.Process]:
+    """The processes of home still alive after the deadline (a reader polls its parent every 0.5 s)."""
+    deadline = time.monotonic() + deadline_seconds
+    while (left := processes_of(home)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.fixture
+def reaper(tmp_path: Path) -> Iterator[None]:
+    """Whatever a failing test leaves running under tmp_path is ended, by pid."""
+    yield
+    for process in processes_of(tmp_path):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()

@@ -8,20 +8,24 @@ interpreter), killed with SIGKILL.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.integration.conftest import SALESFLOW, good_record, home_state, write_document, write_orders
+from tests.integration.conftest import (
+    SALESFLOW,
+    good_record,
+    home_state,
+    wait_until_gone,
+    write_document,
+    write_orders,
+)
 
 KILLS = 8
 SEED = 20261101
@@ -67,39 +71,6 @@ def timed_run(home: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProc
     started = time.monotonic()
     result = run_once(home, env)
     return result, time.monotonic() - started
-
-
-def processes_of(home: Path) -> list[psutil.Process]:
-    """Live processes working on home (or under it): a runner, or a reader process it forked
-    (same command line)."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            arguments = process.cmdline()
-            if process.status() != psutil.STATUS_ZOMBIE and any(
-                argument == str(home) or argument.startswith(f"{home}/") for argument in arguments
-            ):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
-def wait_until_gone(home: Path, deadline_seconds: float = 10.0) -> list[psutil.Process]:
-    """The processes of home still alive after the deadline (a reader polls its parent every 0.5 s)."""
-    deadline = time.monotonic() + deadline_seconds
-    while (left := processes_of(home)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
-
-
-@pytest.fixture
-def reaper(tmp_path: Path) -> Iterator[None]:
-    """Whatever a failing test leaves running under tmp_path is ended, by pid."""
-    yield
-    for process in processes_of(tmp_path):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
 
 
 @pytest.mark.slow

@@ -8,23 +8,19 @@ SIGKILL, with a small buffer and small reads so that commits come every few hund
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from salesflow.adapters.local.delta_lake import DeltaLake
 from salesflow.runtime.settings import load_settings
 from salesflow.runtime.sql import sql_engine
-from tests.integration.conftest import SALESFLOW, cli
-from tests.integration.test_kill9 import processes_of, wait_until_gone
+from tests.integration.conftest import SALESFLOW, cli, wait_until_gone
 
 ROUNDS = 6
 SEED = 20261125
@@ -41,15 +37,6 @@ def environment() -> dict[str, str]:
 def commits(home: Path) -> int:
     log = home / "lake" / "orders" / "_delta_log"
     return len(list(log.glob("*.json"))) if log.exists() else 0
-
-
-@pytest.fixture
-def reaper(tmp_path: Path) -> Iterator[None]:
-    """Whatever a failing test leaves running under tmp_path is ended, by pid."""
-    yield
-    for process in processes_of(tmp_path):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
 
 
 @pytest.mark.slow
