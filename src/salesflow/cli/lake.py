@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -92,13 +91,7 @@ def lake_compact(
     """Merge the small files of closed hours, then vacuum files older than
     stream.retention_hours. Queries running meanwhile see every row once."""
     lake = lake_of(current_app().settings)
-    current = (datetime.now(UTC).strftime("%Y-%m-%d"), datetime.now(UTC).strftime("%H"))
-    wanted = [
-        (p["dt"], p["hour"])
-        for p in lake.partitions()
-        if p["files"] > 1 and (every_hour or (p["dt"], p["hour"]) < current)
-    ]
-    done = lake.compact(wanted)
+    done = lake.compact_closed_hours(every_hour)
     removed = lake.vacuum()
     if json:
         render.print_json({"compacted": done, "vacuumed_files": removed})

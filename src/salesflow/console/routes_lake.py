@@ -84,14 +84,7 @@ def compact(
     state = state_of(request)
     state.guard.require(request, csrf_token)
     lake = lake_of(state.app.settings)
-    now = datetime.now(UTC)
-    current = (now.strftime("%Y-%m-%d"), now.strftime("%H"))
-    wanted = [
-        (p["dt"], p["hour"])
-        for p in lake.partitions()
-        if p["files"] > 1 and (every_hour or (p["dt"], p["hour"]) < current)
-    ]
-    compacted = lake.compact(wanted)
+    compacted = lake.compact_closed_hours(every_hour)
     removed = lake.vacuum()
     return done(request, "/lake", {"compacted": compacted, "vacuumed_files": removed})
 

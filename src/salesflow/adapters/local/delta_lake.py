@@ -71,6 +71,19 @@ class DeltaLake:
             )
         return done
 
+    def compact_closed_hours(self, every_hour: bool = False) -> list[dict[str, Any]]:
+        """Compact the hours with more than one file that are over (``every_hour``: the
+        current one too, still being written to)."""
+        now = datetime.now(UTC)
+        current = (now.strftime("%Y-%m-%d"), now.strftime("%H"))
+        return self.compact(
+            [
+                (p["dt"], p["hour"])
+                for p in self.partitions()
+                if p["files"] > 1 and (every_hour or (p["dt"], p["hour"]) < current)
+            ]
+        )
+
     def vacuum(self) -> int:
         removed = 0
         for path in (self.orders_path, self.errors_path):
