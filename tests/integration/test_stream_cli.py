@@ -3,28 +3,15 @@ in tmp_path, through the Typer app. `run --once` brings the lake up to date befo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from tests.integration.conftest import cli
-from tests.integration.test_stream import Home, fake_commit_times
+from tests.integration.test_stream import Home, commit_times, home
+
+__all__ = ["commit_times", "home"]  # the stream tests' fixtures, used here as they are
 
 OLD_HOUR = "2026-01-02T03:{:02d}:00.000Z"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Iterator[Home]:
-    opened = Home(tmp_path / "home")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def commit_times(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    return fake_commit_times(monkeypatch)
 
 
 def fill(home: Home, commit_times: list[str]) -> None:
