@@ -37,6 +37,9 @@ class DeltaLake:
         self.orders_path = root / "orders"
         self.errors_path = root / "errors"
         self.retention_hours = retention_hours
+        # Each table loaded once, then brought up to date with the commits since: loading the
+        # whole log again for every flush and every status reading grows with the log.
+        self._tables: dict[Path, DeltaTable] = {}
 
     # -- the stream's side ----------------------------------------------------------
 
@@ -149,7 +152,7 @@ class DeltaLake:
         )
         try:
             write_deltalake(
-                path,
+                self._tables.get(path, path),
                 data,
                 mode="append",
                 partition_by=PARTITIONS if partitioned else None,
@@ -170,12 +173,16 @@ class DeltaLake:
             "delta.enableExpiredLogCleanup": "true",
         }
 
-    @staticmethod
-    def _table(path: Path) -> DeltaTable | None:
+    def _table(self, path: Path) -> DeltaTable | None:
+        table = self._tables.get(path)
+        if table is not None:
+            table.update_incremental()
+            return table
         try:
-            return DeltaTable(path)
+            table = self._tables[path] = DeltaTable(path)
         except TableNotFoundError:
             return None
+        return table
 
 
 def _through(table: DeltaTable | None) -> int:
