@@ -76,7 +76,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def drain_stream(settings: Any) -> None:
     """Bring the lake up to date with the orders table (run --once returns with it current)."""
-    if not current_app().ledger.status()["change_log"]:
+    if not current_app().ledger.newest_change():
         return  # no change ever: not even worth loading the lake's libraries
     stream = build_stream(settings)
     try:

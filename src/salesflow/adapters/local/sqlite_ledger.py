@@ -243,12 +243,17 @@ class SqliteOrderLedger:
         found["record"] = from_json(found["record"])
         return found
 
+    def newest_change(self) -> int:
+        """The sequence of the newest change record, 0 when there is none (one index lookup)."""
+        with translate_errors():
+            return int(self._conn.execute("SELECT coalesce(max(sequence), 0) FROM change_log").fetchone()[0])
+
     def status(self) -> dict[str, Any]:
         with translate_errors():
             conn = self._conn
             counts = {
                 "orders": conn.execute("SELECT count(*) FROM order_heads").fetchone()[0],
-                "change_log": conn.execute("SELECT coalesce(max(sequence), 0) FROM change_log").fetchone()[0],
+                "change_log": self.newest_change(),
                 "dead_letters": dict(conn.execute("SELECT status, count(*) FROM dead_letters GROUP BY status")),
                 "executions": dict(conn.execute("SELECT status, count(*) FROM executions GROUP BY status")),
             }
