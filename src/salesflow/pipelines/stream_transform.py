@@ -117,11 +117,12 @@ FROM checked
 
 class ChangeTransform:
     """Turns tables of changes into lake rows and error rows; one per stream (it keeps
-    a DuckDB connection: opening one per batch cost a third of the transform)."""
+    a DuckDB connection: opening one per batch cost a third of the transform). The
+    connection opens with the first changes, so a stream built only to read its status
+    (the console, the alerts) never opens one."""
 
     def __init__(self) -> None:
-        # One thread: the stream shares the machine with the pipelines writing the changes.
-        self._con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False, "threads": 1})
+        self._con: duckdb.DuckDBPyConnection | None = None
 
     def __call__(self, changes: pa.Table) -> tuple[pa.Table, pa.Table]:
         """Lake rows (LAKE_SCHEMA) and error rows (ERROR_SCHEMA) of a table of changes."""
@@ -136,9 +137,14 @@ class ChangeTransform:
         return _as_lake(rows), _errors_of(changes, refused)
 
     def close(self) -> None:
-        self._con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def _run_query(self, changes: pa.Table) -> pa.Table:
+        if self._con is None:
+            # One thread: the stream shares the machine with the pipelines writing the changes.
+            self._con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False, "threads": 1})
         self._con.register("changes", changes)
         try:
             return self._con.sql(_QUERY).to_arrow_table()
