@@ -38,7 +38,7 @@ from typing import IO, Any
 
 import pyarrow.parquet as pq
 
-from bench.measure import MB, CommandFailed, Measurement, mb, measure, raw, shown, warm
+from bench.measure import MB, CommandFailed, Measurement, empty_folder, mb, measure, raw, salesflow_cli, shown, warm
 from bench.orders import Outcome
 
 BENCH = Path(__file__).resolve().parent
@@ -108,12 +108,8 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
         raise SystemExit("--rounds, --orders and --batch-files must be at least 1")
     outcome = Outcome(smoke=args.orders < FULL_ORDERS)
     outcome.title = f"batch, {'smoke run, ' if outcome.smoke else ''}{args.orders:,} orders"
-    cli = Path(sys.executable).parent / "salesflow"
-    if not cli.exists():
-        raise SystemExit(f"no salesflow console script next to {sys.executable}; run `pip install -e .` first")
-    runs = work / "batch-runs"
-    shutil.rmtree(runs, ignore_errors=True)
-    runs.mkdir(parents=True)
+    cli = salesflow_cli()
+    runs = empty_folder(work / "batch-runs")
 
     batch = prepare_input(work, args.orders, args.seed, args.batch_files, log, say)
     stats = batch.stats

@@ -29,7 +29,6 @@ import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -40,7 +39,7 @@ from typing import IO, Any
 import orjson
 
 from bench.make_orders import FIRST, LAST, PRODUCTS
-from bench.measure import shown
+from bench.measure import salesflow_cli, shown
 from bench.orders import Outcome
 
 FULL_EXECUTIONS = 100_000
@@ -120,9 +119,7 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
         f"console, {'smoke run, ' if smoke else ''}{args.console_executions:,} executions, "
         f"{args.console_letters:,} dead letters"
     )
-    cli = Path(sys.executable).parent / "salesflow"
-    if not cli.exists():
-        raise SystemExit(f"no salesflow console script next to {sys.executable}; run `pip install -e .` first")
+    cli = salesflow_cli()
 
     cached = build_home(work, *sizes, args.console_seed, cli, log, say)
     home = work / "runs" / "console"

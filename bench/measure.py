@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -222,3 +223,18 @@ def warm(path: Path) -> None:
     with path.open("rb") as stream:
         while stream.read(16 * MB):
             pass
+
+
+def salesflow_cli() -> Path:
+    """The salesflow console script of this interpreter's environment (what every benchmark runs)."""
+    cli = Path(sys.executable).parent / "salesflow"
+    if not cli.exists():
+        raise SystemExit(f"no salesflow console script next to {sys.executable}; run `pip install -e .` first")
+    return cli
+
+
+def empty_folder(path: Path) -> Path:
+    """path, emptied of an earlier run's leftovers."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import orjson
 
-from bench.measure import MB, Measurement, mb, measure, raw, shown, warm
+from bench.measure import MB, Measurement, empty_folder, mb, measure, raw, salesflow_cli, shown, warm
 
 BENCH = Path(__file__).resolve().parent
 FULL_ORDERS = 1_000_000
@@ -127,12 +127,8 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
         raise SystemExit("--rounds, --orders and --big-orders must be at least 1, --per-record at least 0")
     outcome = Outcome(smoke=args.orders < FULL_ORDERS)
     outcome.title = f"orders, {'smoke run, ' if outcome.smoke else ''}{args.orders:,} orders"
-    cli = Path(sys.executable).parent / "salesflow"
-    if not cli.exists():
-        raise SystemExit(f"no salesflow console script next to {sys.executable}; run `pip install -e .` first")
-    runs = work / "runs"
-    shutil.rmtree(runs, ignore_errors=True)
-    runs.mkdir(parents=True)
+    cli = salesflow_cli()
+    runs = empty_folder(work / "runs")
 
     main = prepare_input(work, args.orders, args.seed, log, say)
     stats = main.stats

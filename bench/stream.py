@@ -31,7 +31,6 @@ import signal
 import sqlite3
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -44,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from bench.measure import Measurement, _TreeSampler, mb, measure, raw, shown
+from bench.measure import Measurement, _TreeSampler, empty_folder, mb, measure, raw, salesflow_cli, shown
 from bench.orders import Outcome
 
 MB = 1 << 20
@@ -139,12 +138,8 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
         f"stream, {'smoke run, ' if smoke else ''}{args.changes:,} changes, {args.freshness_seconds:g} s at "
         f"{args.freshness_rate:g}/s, {args.query_rows:,} lake rows in {args.query_files:,} files"
     )
-    cli = Path(sys.executable).parent / "salesflow"
-    if not cli.exists():
-        raise SystemExit(f"no salesflow console script next to {sys.executable}; run `pip install -e .` first")
-    runs = work / "stream-runs"
-    shutil.rmtree(runs, ignore_errors=True)
-    runs.mkdir(parents=True)
+    cli = salesflow_cli()
+    runs = empty_folder(work / "stream-runs")
     tuned = sorted(f"`{name}={value}`" for name, value in os.environ.items() if name.startswith("SALESFLOW_"))
     outcome.notes.append(f"salesflow settings: {', '.join(tuned) if tuned else 'the defaults'}.")
 
