@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,28 +30,42 @@ log = logging.getLogger(__name__)
 class Refreshing:
     """A reading made again every `every` seconds on a thread of its own, so that pages show
     the latest one at once instead of each doing the reading (the overview's counts: tens of
-    milliseconds of SQL on a big home, per request). Only the first call waits."""
+    milliseconds of SQL on a big home, per request).
+
+    It reads only while someone looks: after `idle` seconds without a call the thread waits,
+    and the next call waits for a fresh reading (as the very first one does), so a console
+    nobody has open costs `salesflow run` nothing.
+    """
 
     def __init__(
-        self, read: Callable[[], dict[str, Any]], every: float = 1.0, release: Callable[[], None] | None = None
+        self,
+        read: Callable[[], dict[str, Any]],
+        every: float = 1.0,
+        release: Callable[[], None] | None = None,
+        idle: float = 30.0,
     ) -> None:
         self._read = read
         self._every = every
+        self._idle = idle
         self._release = release  # called by the refreshing thread when it ends
         self._lock = threading.Lock()
         self._latest: dict[str, Any] | None = None
         self._error: Exception | None = None
-        self._first = threading.Event()
+        self._asked_at = time.monotonic()
+        self._fresh = threading.Event()  # set while the latest reading is current
+        self._wanted = threading.Event()  # wakes an idle thread
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def value(self) -> dict[str, Any]:
         """The latest reading; raises what the last reading raised, if it failed."""
         with self._lock:
+            self._asked_at = time.monotonic()
+            self._wanted.set()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._refresh, name="console-refresh", daemon=True)
                 self._thread.start()
-        self._first.wait(timeout=30)
+        self._fresh.wait(timeout=30)
         if self._error is not None:
             raise self._error
         if self._latest is None:
@@ -59,6 +74,7 @@ class Refreshing:
 
     def close(self) -> None:
         self._stop.set()
+        self._wanted.set()
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
@@ -67,11 +83,19 @@ class Refreshing:
     def _refresh(self) -> None:
         try:
             while not self._stop.is_set():
+                with self._lock:  # the same lock as value(): a call is never missed while going idle
+                    idle = time.monotonic() - self._asked_at > self._idle
+                    if idle:
+                        self._fresh.clear()
+                        self._wanted.clear()
+                if idle:
+                    self._wanted.wait()
+                    continue
                 try:
                     self._latest, self._error = self._read(), None
                 except Exception as exc:  # kept for the page to show, like a direct reading would
                     self._error = exc
-                self._first.set()
+                self._fresh.set()
                 self._stop.wait(self._every)
         finally:
             if self._release is not None:

@@ -1,0 +1,62 @@
+"""The console's background readings: fresh while someone looks, none while nobody does."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import pytest
+
+from salesflow.console.state import Refreshing
+
+
+def counting() -> tuple[list[int], Any]:
+    made: list[int] = []
+    counter = itertools.count(1)
+
+    def read() -> dict[str, Any]:
+        made.append(next(counter))
+        return {"reading": made[-1]}
+
+    return made, read
+
+
+def test_the_first_call_waits_for_a_reading_and_later_ones_see_newer_ones() -> None:
+    _, read = counting()
+    reading = Refreshing(read, every=0.01, idle=30)
+    try:
+        assert reading.value()["reading"] == 1
+        deadline = time.monotonic() + 5
+        while reading.value()["reading"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reading.value()["reading"] >= 3
+    finally:
+        reading.close()
+
+
+def test_nobody_looking_means_no_readings_and_the_next_look_gets_a_fresh_one() -> None:
+    made, read = counting()
+    reading = Refreshing(read, every=0.01, idle=0.1)
+    try:
+        reading.value()
+        time.sleep(0.5)  # well past idle: the thread has stopped reading
+        settled = len(made)
+        time.sleep(0.3)
+        assert len(made) == settled  # nothing read while nobody asked
+
+        assert reading.value()["reading"] == settled + 1  # a new reading, not the stale one
+    finally:
+        reading.close()
+
+
+def test_a_failed_reading_is_raised_to_the_page() -> None:
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("database is locked")
+
+    reading = Refreshing(broken, every=0.01)
+    try:
+        with pytest.raises(RuntimeError, match="locked"):
+            reading.value()
+    finally:
+        reading.close()
