@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import closing
@@ -328,6 +330,23 @@ def test_a_poison_change_goes_to_the_error_table_and_later_changes_still_reach_t
 
 
 # -- (d) partitions and Parquet schema -----------------------------------------------------
+
+
+def test_draining_the_stream_never_loads_pandas(home: Home) -> None:
+    """pandas is about 90 MB of the stream's memory, and pyarrow loads it quietly for many
+    conversions of Python values: a drain with refused changes (whose rows are built in
+    Python) and a status reading must not."""
+    home.put(("a", 1, 0))
+    insert_by_hand(home, "p1", '{"order_info":{"quantity":"lots"}}')
+    home.put(("b", 2, 0))
+    script = (
+        "import sys; from pathlib import Path; from salesflow.runtime.settings import Settings; "
+        "from salesflow.runtime.stream import build_stream; "
+        "stream = build_stream(Settings(home=Path(sys.argv[1]))); stream.drain(); stream.status(); "
+        "print(stream.counters.written, stream.counters.errors, 'pandas' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(home.path)], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["2", "1", "False"], done.stderr
 
 
 def test_files_sit_under_dt_and_hour_and_hold_the_lake_types(home: Home, commit_times: list[str]) -> None:

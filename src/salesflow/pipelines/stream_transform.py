@@ -18,6 +18,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from salesflow.arrow_tables import empty_table, rows_table
 from salesflow.domain.changes import (
     FLAT_FIELDS,
     PRICE_PRECISION,
@@ -127,7 +128,7 @@ class ChangeTransform:
     def __call__(self, changes: pa.Table) -> tuple[pa.Table, pa.Table]:
         """Lake rows (LAKE_SCHEMA) and error rows (ERROR_SCHEMA) of a table of changes."""
         if changes.num_rows == 0:
-            return LAKE_SCHEMA.empty_table(), ERROR_SCHEMA.empty_table()
+            return empty_table(LAKE_SCHEMA), empty_table(ERROR_SCHEMA)
         try:
             shaped = self._run_query(changes)
         except (duckdb.Error, pa.ArrowException):
@@ -165,7 +166,7 @@ def transform_one_by_one(changes: pa.Table) -> tuple[pa.Table, pa.Table]:
             errors.append(_error(change, exc.reason, exc.message, now))
         except Exception as exc:  # a bug in the transform: keep the change, name the bug, go on
             errors.append(_error(change, ChangeReason.TRANSFORM_FAILED, f"{type(exc).__name__}: {exc}", now))
-    return pa.Table.from_pylist(rows, LAKE_SCHEMA), pa.Table.from_pylist(errors, ERROR_SCHEMA)
+    return rows_table(rows, LAKE_SCHEMA), rows_table(errors, ERROR_SCHEMA)
 
 
 def _as_lake(rows: pa.Table) -> pa.Table:
@@ -187,15 +188,15 @@ _MESSAGES = {
 
 def _errors_of(changes: pa.Table, refused: pa.Table) -> pa.Table:
     if refused.num_rows == 0:
-        return ERROR_SCHEMA.empty_table()
+        return empty_table(ERROR_SCHEMA)
     reasons = dict(zip(refused.column("sequence").to_pylist(), refused.column("reason").to_pylist(), strict=True))
-    wanted = changes.filter(pc.is_in(changes.column("sequence"), pa.array(list(reasons), pa.int64())))
+    wanted = changes.filter(pc.is_in(changes.column("sequence"), value_set=refused.column("sequence").combine_chunks()))
     now = datetime.now(UTC)
     errors = []
     for record in wanted.to_pylist():
         reason = ChangeReason(reasons[record["sequence"]])
         errors.append(_error(Change(**record), reason, _MESSAGES[reason], now))
-    return pa.Table.from_pylist(errors, ERROR_SCHEMA)
+    return rows_table(errors, ERROR_SCHEMA)
 
 
 def _error(change: Change, reason: ChangeReason, message: str, now: datetime) -> dict[str, Any]:

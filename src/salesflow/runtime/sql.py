@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from salesflow.adapters.local.duck_sql import DuckSqlEngine, LakeSource
+from salesflow.arrow_tables import empty_table
 from salesflow.runtime.settings import Settings
 
 
@@ -13,6 +14,6 @@ def sql_engine(settings: Settings) -> DuckSqlEngine:
 
     lake = lake_of(settings)
     source = LakeSource(
-        settings.lake, lake.files, LAKE_SCHEMA.empty_table(), lake.error_files, ERROR_SCHEMA.empty_table()
+        settings.lake, lake.files, empty_table(LAKE_SCHEMA), lake.error_files, empty_table(ERROR_SCHEMA)
     )
     return DuckSqlEngine(settings.database, lake=source)

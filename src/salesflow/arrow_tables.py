@@ -1,0 +1,40 @@
+"""Arrow tables from Python values, without loading pandas.
+
+pyarrow's own conversions of Python objects (``pa.array``, ``Table.from_pylist``,
+``Schema.empty_table``, ``pa.table`` of a foreign table) first import pandas, if it
+is installed, to check whether they were handed one of its types. That is about 90 MB
+of resident memory for a process that never uses pandas, such as the stream's. These
+two go around it: rows travel as JSON lines (msgspec writes them, pyarrow's JSON reader
+types them by the schema), and an empty table is made from no batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_batches([], schema)
+
+
+def rows_table(rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """``rows`` (plain values: str, int, Decimal, datetime, None) as a table of ``schema``.
+
+    A key the schema does not have is an error; a key a row lacks is null."""
+    if not rows:
+        return empty_table(schema)
+    lines = b"\n".join(msgspec.json.encode(row) for row in rows) + b"\n"
+    read = pa_json.ReadOptions(block_size=max(len(lines), 1 << 20), use_threads=False)
+    parse = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+    table = pa_json.read_json(pa.BufferReader(lines), read_options=read, parse_options=parse)
+    return table.select(schema.names)
+
+
+def from_stream(source: Any) -> pa.Table:
+    """A table of another Arrow library (delta-rs's arro3, say) as a pyarrow table."""
+    return pa.RecordBatchReader.from_stream(source).read_all()
