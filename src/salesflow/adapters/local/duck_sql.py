@@ -93,7 +93,7 @@ class DuckSqlEngine:
                 if name not in LAKE_TABLES:
                     con.register(name, self._load(name))
             if self.lake is not None and set(named) & set(LAKE_TABLES):
-                self._lake_views(con, self.lake)
+                self._lake_views(con, self.lake, current="orders_current" in named)
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
             result: QueryResult | None = None
@@ -131,11 +131,12 @@ class DuckSqlEngine:
         return [table for table in self.tables if table in named]
 
     @staticmethod
-    def _lake_views(con: duckdb.DuckDBPyConnection, lake: LakeSource) -> None:
+    def _lake_views(con: duckdb.DuckDBPyConnection, lake: LakeSource, current: bool) -> None:
         con.execute(f"SET allowed_directories = [{_literal(str(lake.root.resolve()) + '/')}]")
         _parquet_view(con, "order_changes", lake.files(), lake.empty, partitioned=True)
         _parquet_view(con, "stream_errors", lake.error_files(), lake.empty_errors, partitioned=False)
-        con.execute(_ORDERS_CURRENT)
+        if current:  # creating it binds order_changes twice: about 40 ms over 2,000 files
+            con.execute(_ORDERS_CURRENT)
 
     def _load(self, table: str) -> pa.Table:
         """The SQLite table as Arrow, through ADBC (4x faster than sqlite3 rows)."""
