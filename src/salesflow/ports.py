@@ -231,6 +231,10 @@ class Lake(Protocol):
         """Per (dt, hour): files and bytes."""
         ...
 
+    def file_count(self, dt: str, hour: str) -> int:
+        """How many files one partition has (0 when it has none)."""
+        ...
+
     def errors(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Refused changes, newest first."""
         ...

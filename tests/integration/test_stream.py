@@ -405,6 +405,30 @@ def test_files_sit_under_dt_and_hour_and_hold_the_lake_types(home: Home, commit_
 # -- (e) compaction while queries run ---------------------------------------------------------
 
 
+def test_an_hour_with_more_than_compact_files_is_compacted_after_a_flush(home: Home, commit_times: list[str]) -> None:
+    # Hour 00 gets 4 files first (compact_files 10); then, with compact_files 3, hour 01 gets a
+    # flush at a time. Once hour 01 holds more than 3 the flush compacts it; hour 00, not
+    # written to since, keeps its 4.
+    early = home.stream(FakeClock(), compact_files=10, buffer_bytes=1)
+    for n in range(4):
+        commit_times[:] = [f"2026-11-25T00:00:00.{n:03d}Z"]
+        home.put((f"early{n}", 1, n))
+        early.drain()
+    early.close()
+    stream = home.stream(FakeClock(), compact_files=3, buffer_bytes=1)
+    for n in range(4):
+        commit_times[:] = [f"2026-11-25T01:00:00.{n:03d}Z"]
+        home.put((f"late{n}", 2, n))
+        stream.drain()
+        files = {(p["dt"], p["hour"]): p["files"] for p in DeltaLake(home.settings.lake).partitions()}
+        assert files[("2026-11-25", "01")] == (n + 1 if n < 3 else 1)
+    stream.close()
+
+    assert files == {("2026-11-25", "00"): 4, ("2026-11-25", "01"): 1}
+    assert stream.counters.compactions == 1
+    assert home.sequences_in_lake() == home.all_sequences()
+
+
 def test_queries_during_compaction_see_every_row_once(home: Home, commit_times: list[str]) -> None:
     stream = home.stream()
     for n in range(24):  # 24 commits, 24 flushes: 12 small files in each of two hours

@@ -185,11 +185,8 @@ class StreamPipeline:
     def _compact_crowded(self, touched: set[tuple[str, str]]) -> None:
         if not touched:
             return
-        crowded = [
-            (p["dt"], p["hour"])
-            for p in self.lake.partitions()
-            if (p["dt"], p["hour"]) in touched and p["files"] > self.options.compact_files
-        ]
+        # Only the partitions this flush wrote to: listing them all grows with the lake's age.
+        crowded = sorted(p for p in touched if self.lake.file_count(*p) > self.options.compact_files)
         if crowded:
             self.lake.compact(crowded)
             self.lake.vacuum()

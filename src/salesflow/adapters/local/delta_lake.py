@@ -119,6 +119,12 @@ class DeltaLake:
             partition["bytes"] += size
         return [found[key] for key in sorted(found)]
 
+    def file_count(self, dt: str, hour: str) -> int:
+        table = self._table(self.orders_path)
+        if table is None:
+            return 0
+        return len(table.file_uris(file_pruning_predicate=[("dt", "=", dt), ("hour", "=", hour)]))
+
     def files(self) -> list[str]:
         """The Parquet files of the current version (for SQL over the lake)."""
         table = self._table(self.orders_path)
