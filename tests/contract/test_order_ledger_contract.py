@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from salesflow.adapters.local.sqlite_db import connect
+from salesflow.adapters.local.sqlite_ledger import SqliteOrderLedger
 from salesflow.adapters.memory import InMemoryOrderLedger
 from salesflow.domain.errors import NotFound, PermanentError, SalesflowError, TransientError
 from salesflow.domain.orders import Order, Reason, check_order
@@ -502,3 +505,19 @@ def test_permanent_failure_refuses_every_commit_until_turned_off() -> None:
     ledger.permanent_failure = False
     ledger.commit_chunk(chunk)
     assert ledger.status()["orders"] == 1
+
+
+def test_the_sqlite_ledger_counts_pending_letters_as_status_does(tmp_path: Path) -> None:
+    # The alerts read this every check_seconds: it must agree with status(), which counts far more.
+    ledger = SqliteOrderLedger(connect(tmp_path / "salesflow.db"))
+    try:
+        assert ledger.pending_letters() == 0
+        first = queue_one(ledger)
+        commit(ledger, start(ledger), [], [reject(7, [Reason.INVALID_QUANTITY], raw_order("A-1", -1))], checkpoint=8)
+        [second] = [letter.id for letter in ledger.dead_letters() if letter.id != first]
+        assert ledger.pending_letters() == 2
+        ledger.discard(first, "a test order", "ann")
+        ledger.redrive(second, valid("A-1", 2), raw_order("A-1", 2), "ann")
+        assert ledger.pending_letters() == 0 == ledger.status()["dead_letters"].get("pending", 0)
+    finally:
+        ledger.close()

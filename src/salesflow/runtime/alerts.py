@@ -117,7 +117,7 @@ def start_alerts(settings: Any, alerts: Alerts, stop: threading.Event) -> thread
 
         ledger = SqliteOrderLedger(connect(settings.database))
         stream = build_stream(settings)
-        alerts.pending_letters = lambda: int(ledger.status()["dead_letters"].get("pending", 0))
+        alerts.pending_letters = ledger.pending_letters
         alerts.stream_lag = stream.lag
         try:
             alerts.watch(stop, settings.notify.check_seconds)

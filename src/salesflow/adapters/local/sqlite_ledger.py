@@ -248,6 +248,11 @@ class SqliteOrderLedger:
         with translate_errors():
             return int(self._conn.execute("SELECT coalesce(max(sequence), 0) FROM change_log").fetchone()[0])
 
+    def pending_letters(self) -> int:
+        """Dead letters waiting for a fix, redrive or discard (index-only; status() counts much more)."""
+        with translate_errors():
+            return int(self._conn.execute("SELECT count(*) FROM dead_letters WHERE status = 'pending'").fetchone()[0])
+
     def status(self) -> dict[str, Any]:
         with translate_errors():
             conn = self._conn
