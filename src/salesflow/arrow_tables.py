@@ -38,3 +38,10 @@ def rows_table(rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
 def from_stream(source: Any) -> pa.Table:
     """A table of another Arrow library (delta-rs's arro3, say) as a pyarrow table."""
     return pa.RecordBatchReader.from_stream(source).read_all()
+
+
+def text_scalar(value: str) -> pa.Scalar:
+    """A string scalar built from its bytes (``pa.scalar`` would import pandas)."""
+    data = value.encode()
+    offsets = pa.py_buffer(b"\x00\x00\x00\x00" + len(data).to_bytes(4, "little"))
+    return pa.StringArray.from_buffers(1, offsets, pa.py_buffer(data))[0]
