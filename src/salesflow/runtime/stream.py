@@ -7,6 +7,7 @@ and delta-rs take a moment to load, and most commands never touch the lake.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -35,6 +36,7 @@ def build_stream(settings: Settings) -> StreamPipeline:
     from salesflow.pipelines.stream import StreamOptions, StreamPipeline
     from salesflow.pipelines.stream_transform import ChangeTransform
 
+    use_returning_memory_pool()
     config = settings.stream
     options = StreamOptions(
         buffer_bytes=int(config.buffer_mb * (1 << 20)),
@@ -44,6 +46,24 @@ def build_stream(settings: Settings) -> StreamPipeline:
         read_rows=config.read_rows,
     )
     return StreamPipeline(SqliteChangeFeed(settings.database), lake_of(settings), ChangeTransform(), options)
+
+
+def use_returning_memory_pool() -> None:
+    """pyarrow's allocations from jemalloc, unless ARROW_DEFAULT_MEMORY_POOL says otherwise.
+
+    The stream allocates and frees a few MB of Arrow data per batch, all day. pyarrow's
+    default pool (mimalloc) kept about 50 MB more of it resident: the peak RSS of
+    `stream run --once` over 1M changes was 326 MB with mimalloc, 276 MB with jemalloc,
+    285 MB with the system allocator, at the same speed."""
+    import pyarrow as pa
+
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without it
+        pool = pa.system_memory_pool()
+    pa.set_memory_pool(pool)
 
 
 def stream_lock(lake: Path) -> AbstractContextManager[None]:
