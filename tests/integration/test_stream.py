@@ -215,6 +215,22 @@ def test_units_per_product_from_the_lake_match_the_table(home: Home) -> None:
     ]
 
 
+def test_sql_over_the_tables_and_the_lake_loads_neither_pandas_nor_polars(home: Home) -> None:
+    # The console answers SQL inside `salesflow run`: 130 MB of libraries it never needs would
+    # stay in that process for good (ADBC's DB-API layer loads both).
+    home.put(("a", 2, 0))
+    home.drain()
+    script = (
+        "import sys; from pathlib import Path; from salesflow.runtime.settings import Settings; "
+        "from salesflow.runtime.sql import sql_engine; engine = sql_engine(Settings(home=Path(sys.argv[1]))); "
+        "rows = engine.query('SELECT count(*) FROM orders JOIN orders_current USING (order_id)').rows; "
+        "print(rows[0][0], 'pandas' in sys.modules, 'polars' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(home.path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "False", "False"]
+
+
 # -- (b) the buffer -----------------------------------------------------------------------
 
 
@@ -456,23 +472,28 @@ def test_queries_during_compaction_see_every_row_once(home: Home, commit_times: 
     assert engine.query(query).rows == [(count, units)]
 
     answers: list[Any] = []
-    compacting = threading.Event()
+    phase = [0]  # 0 before compaction, 1 during, 2 after
     done = threading.Event()
 
     def ask() -> None:
         while not done.is_set():
+            began = phase[0]
             try:
-                answers.append((compacting.is_set(), engine.query(query).rows))
+                rows = engine.query(query).rows
             except Exception as exc:  # a failure is an answer too: the assertion below shows it
-                answers.append((compacting.is_set(), exc))
+                rows = exc
+            # It overlapped compaction if it began or ended during it, or began before and ended after.
+            answers.append((phase[0] == 1 or began == 1 or (began, phase[0]) == (0, 2), rows))
 
     asker = threading.Thread(target=ask)
     asker.start()
     try:
-        compacting.set()
+        while not answers and asker.is_alive():  # the asker is querying before compaction starts
+            done.wait(0.01)
+        phase[0] = 1
         compacted = lake.compact()
         lake.vacuum()
-        compacting.clear()
+        phase[0] = 2
         for _ in range(3):  # and a few answers after it
             size = len(answers)
             while len(answers) == size and asker.is_alive():

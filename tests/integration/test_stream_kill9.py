@@ -28,9 +28,10 @@ CHANGES = 20_000
 
 
 def environment() -> dict[str, str]:
-    """This environment without SALESFLOW_* variables, with a small buffer and small reads."""
+    """This environment without SALESFLOW_* variables, with a small buffer and small reads: a
+    commit every 100 changes, so that 20,000 take a few seconds and the kills land mid-way."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("SALESFLOW_")}
-    env.update(SALESFLOW_STREAM__BUFFER_MB="0.05", SALESFLOW_STREAM__READ_ROWS="500")
+    env.update(SALESFLOW_STREAM__BUFFER_MB="0.05", SALESFLOW_STREAM__READ_ROWS="100")
     return env
 
 

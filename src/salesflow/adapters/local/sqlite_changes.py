@@ -9,9 +9,10 @@ formatted in: no user text ever reaches them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
+
+from salesflow.adapters.local.sqlite_arrow import SqliteArrowReader
 
 CHANGE_SCHEMA = pa.schema(
     [
@@ -42,7 +43,7 @@ class SqliteChangeFeed:
 
     def __init__(self, database: Path) -> None:
         self.database = database
-        self._adbc: Any = None
+        self._reader = SqliteArrowReader(database)
 
     def read_after(self, sequence: int, limit: int) -> pa.Table:
         # An all-NULL column (no removals yet, say) comes back typed null: cast to the schema.
@@ -63,30 +64,7 @@ class SqliteChangeFeed:
         return None if not found else str(found[0]["committed_at"])
 
     def close(self) -> None:
-        if self._adbc is not None:
-            for handle in reversed(self._adbc):
-                handle.close()
-            self._adbc = None
+        self._reader.close()
 
     def _query(self, sql: str) -> pa.Table:
-        """Run one query (its numbers formatted in by the callers, as ints) into Arrow."""
-        statement = self._statement()
-        statement.set_sql_query(sql)
-        stream, _ = statement.execute_query()
-        return pa.RecordBatchReader._import_from_c(stream.address).read_all()
-
-    def _statement(self) -> Any:
-        # ADBC's own API, not its DB-API layer: that one imports polars and pandas (130 MB of
-        # the stream's memory), and opens a transaction that pins its first snapshot. A
-        # connection of the ADBC API is in autocommit, so each read sees the newest changes.
-        if self._adbc is None:
-            import adbc_driver_manager
-            import adbc_driver_sqlite
-
-            database = adbc_driver_sqlite.connect(f"file:{self.database}?mode=ro")
-            connection = adbc_driver_manager.AdbcConnection(database)
-            statement = adbc_driver_manager.AdbcStatement(connection)
-            # One Arrow batch per read, so column types come from every row, not the first 1,024.
-            statement.set_options(**{"adbc.sqlite.query.batch_rows": str(1 << 30)})
-            self._adbc = (database, connection, statement)
-        return self._adbc[2]
+        return self._reader.query(sql)
