@@ -2,10 +2,10 @@
 
 pyarrow's own conversions of Python objects (``pa.array``, ``Table.from_pylist``,
 ``Schema.empty_table``, ``pa.table`` of a foreign table) first import pandas, if it
-is installed, to check whether they were handed one of its types. That is about 90 MB
-of resident memory for a process that never uses pandas, such as the stream's. These
-two go around it: rows travel as JSON lines (msgspec writes them, pyarrow's JSON reader
-types them by the schema), and an empty table is made from no batches.
+is installed, to check whether they were handed one of its types: about 40 MB of the
+stream's resident memory, in a process that never uses pandas. The functions here go
+around it: rows travel as JSON lines (msgspec writes them, pyarrow's JSON reader types
+them by the schema), an empty table is made from no batches, a scalar from its bytes.
 """
 
 from __future__ import annotations
