@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from salesflow.pipelines.batch import BatchPipeline
 
+STATE_SUFFIX = ".arrow"  # Arrow IPC: see BatchRun._write_state
+
 KEYS: dict[Table, list[str]] = {
     Table.PRODUCTS: ["product_id"],
     Table.ORDERS: ["order_id"],
@@ -230,16 +232,25 @@ class BatchRun:
         return new, removed
 
     def _write_state(self) -> None:
+        """The state is read back whole by the next batch and replaced by it: written as Arrow IPC
+        (uncompressed), the columns as they are in memory. Per 2.9M items 0.08 s of CPU (200 MB)
+        against 0.30 s as uncompressed Parquet (94 MB); reading it back costs the same."""
         for table, frame in self.state.items():
-            key = f"processed/state/{table}/{self.batch_id}.parquet"
-            self._write_later(key, frame, compression="uncompressed")  # read back whole, replaced next batch
+            key = f"processed/state/{table}/{self.batch_id}{STATE_SUFFIX}"
+            self._write_later(key, frame, arrow=True)
             self.new_state_keys[str(table)] = key
 
     def _write_later(
-        self, key: str, frame: pl.DataFrame, statistics: bool = False, compression: ParquetCompression = "lz4"
+        self,
+        key: str,
+        frame: pl.DataFrame,
+        statistics: bool = False,
+        compression: ParquetCompression = "lz4",
+        arrow: bool = False,
     ) -> None:
-        """Write a Parquet object on the writer thread (polars writes without the GIL),
-        overlapping with the work that follows; _writes_done waits and raises its errors.
+        """Write a Parquet object (or an Arrow IPC one) on the writer thread (polars writes
+        without the GIL), overlapping with the work that follows; _writes_done waits and raises
+        its errors.
 
         Per 3M items: lz4 with column statistics 0.71 s of CPU, without 0.61 s, uncompressed
         0.49 s (twice the bytes). Statistics (min/max per row group) serve readers that filter:
@@ -248,7 +259,10 @@ class BatchRun:
 
         def write() -> None:
             with store.writer(key) as out:
-                frame.write_parquet(out, compression=compression, statistics=statistics)
+                if arrow:
+                    frame.write_ipc(out, compression="uncompressed")
+                else:
+                    frame.write_parquet(out, compression=compression, statistics=statistics)
 
         self.writes.append(self.writer.submit(write))
 
@@ -282,7 +296,10 @@ class BatchRun:
                 self.stored[table] = None
             else:
                 with self.pipeline.store.open(key) as stream:
-                    self.stored[table] = _for_state(pl.read_parquet(stream))  # also state of older versions
+                    # Parquet: the state as versions before 2026-11-26 wrote it (and any column
+                    # they kept that is no longer used is left behind).
+                    read = pl.read_ipc(stream) if key.endswith(STATE_SUFFIX) else pl.read_parquet(stream)
+                    self.stored[table] = _for_state(read)
         return self.stored[table]
 
     def _known_items(
