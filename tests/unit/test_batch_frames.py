@@ -343,8 +343,7 @@ def frame_lines(shop: Shop) -> pl.DataFrame:
 def test_kpis_from_polars_lines_equal_the_reference_kpis(shop: Shop) -> None:
     lines = frame_lines(shop)
     assert lines.height == len(shop.lines)
-    assert frames.order_kpis(lines) == reference.order_kpis(shop.lines)
-    assert frames.category_kpis(lines) == reference.category_kpis(shop.lines)
+    assert frames.kpis(lines) == (reference.order_kpis(shop.lines), reference.category_kpis(shop.lines))
 
 
 def test_lines_are_enriched_with_total_price_and_order_month() -> None:
@@ -367,9 +366,8 @@ def test_revenue_is_rounded_half_to_even_after_the_exact_sum() -> None:
         "order_item_id,order_id,product_id,sale_price\nI1,O1,P1,0.005\nI2,O2,P1,0.005\nI3,O3,P1,0.005\nI4,O3,P1,3.12\n",
         [],
     )
-    [day] = frames.order_kpis(frame_lines(shop))
+    [day], [toys] = frames.kpis(frame_lines(shop))
     assert (day.total_revenue, day.total_items_sold, day.unique_customers) == (Decimal("3.14"), 4, 2)  # 3.135
-    [toys] = frames.category_kpis(frame_lines(shop))
     assert toys.avg_order_value == Decimal("1.04")  # 3.135 / 3 = 1.045 -> 1.04
 
 

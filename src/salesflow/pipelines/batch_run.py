@@ -152,8 +152,7 @@ class BatchRun:
 
     def publish(self) -> None:
         assert self.lines is not None
-        order_kpis = frames.order_kpis(self.lines)
-        category_kpis = frames.category_kpis(self.lines)
+        order_kpis, category_kpis = frames.kpis(self.lines)
         self._writes_done()  # every object the manifest will name exists before it names them
         self.pipeline.ledger.publish(
             self.batch_id,
