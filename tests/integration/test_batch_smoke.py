@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import polars as pl
 from typer.testing import CliRunner
 
 from salesflow.cli.main import app
@@ -72,6 +73,11 @@ def test_a_batch_turns_csv_files_into_kpis_and_keeps_refused_rows(tmp_path: Path
     assert not list((bucket / "raw-data").rglob("*.csv"))
     assert sorted(p.name for p in (bucket / "archive").rglob("*.csv")) == ["i.csv", "o.csv", "products.csv"]
     assert (bucket / "processed/kpi/order_kpi.parquet").is_file()
+    [lines] = (bucket / "processed/lines").glob("*.parquet")
+    assert pl.read_parquet(lines).columns == [
+        "order_item_id", "order_id", "product_id", "quantity", "sale_price", "returned", "user_id", "created_at",
+        "category", "total_price", "order_date", "order_month",
+    ]  # fmt: skip
 
 
 def test_a_later_batch_replaces_an_item_and_the_kpis_of_its_date_follow(tmp_path: Path) -> None:

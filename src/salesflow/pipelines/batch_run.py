@@ -129,7 +129,7 @@ class BatchRun:
         every_date = frames.dates_of(all_lines) <= self.touched
         self.lines = all_lines if every_date else all_lines.filter(pl.col("order_date").is_in(list(self.touched)))
         batch_lines = self._lines_of(new.get(Table.ORDER_ITEMS, _empty_items()), all_lines)
-        self._write_later(f"processed/lines/{self.batch_id}.parquet", batch_lines, statistics=True)
+        self._write_later(f"processed/lines/{self.batch_id}.parquet", batch_lines.drop(frames.KEYS), statistics=True)
         # The state is on its way to the store (the writer holds it until written); the steps
         # after this one need only the lines: hundreds of MB are freed before the KPIs.
         self.state.clear()
