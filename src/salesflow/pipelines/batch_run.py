@@ -113,18 +113,20 @@ class BatchRun:
         new, removed = self._deduplicated()
         self.checked.clear()  # the files' rows live on in `new` and self.state: free the copies early
         items = new.get(Table.ORDER_ITEMS)
-        orders, products = self.state.get(Table.ORDERS), self.state.get(Table.PRODUCTS)
+        orders = self.state.get(Table.ORDERS, _empty_orders())
+        products = self.state.get(Table.PRODUCTS, _empty_products())
+        at = None  # where the batch's items' orders and products are in those frames
+        stored_items = self._stored(Table.ORDER_ITEMS)
         if items is not None:
-            items = _for_state(self._known_items(items, orders, products))
+            items, at = self._known_items(items, orders, products)
+            items = _for_state(items)
             new[Table.ORDER_ITEMS] = items
-            stored_items = self._stored(Table.ORDER_ITEMS)
             self.state[Table.ORDER_ITEMS] = frames.replace_keys(stored_items, items, self._key(Table.ORDER_ITEMS))
         self._write_state()  # now, so that writing overlaps with the join and the KPIs
-        all_lines = frames.lines(
-            self.state.get(Table.ORDERS, _empty_orders()),
-            self.state.get(Table.ORDER_ITEMS, _empty_items()),
-            self.state.get(Table.PRODUCTS, _empty_products()),
-        )
+        if items is not None and at is not None and (stored_items is None or stored_items.is_empty()):
+            all_lines = frames.lines(orders, items, products, at)  # every item is the batch's
+        else:  # the stored items' orders and products are looked up too (either may have changed)
+            all_lines = frames.lines(orders, self.state.get(Table.ORDER_ITEMS, _empty_items()), products)
         self.touched = self._touched_dates(new, all_lines)
         every_date = frames.dates_of(all_lines) <= self.touched
         self.lines = all_lines if every_date else all_lines.filter(pl.col("order_date").is_in(list(self.touched)))
@@ -302,43 +304,37 @@ class BatchRun:
         return self.stored[table]
 
     def _known_items(
-        self, items: pl.DataFrame, orders: pl.DataFrame | None, products: pl.DataFrame | None
-    ) -> pl.DataFrame:
-        """Items whose order and product are known; the others refused with reasons."""
-        order_ids = (
-            orders.select("order_id")
-            if orders is not None
-            else pl.DataFrame({"order_id": []}, schema={"order_id": pl.String})
-        )
-        product_ids = (
-            products.select("product_id")
-            if products is not None
-            else pl.DataFrame({"product_id": []}, schema={"product_id": pl.String})
-        )
+        self, items: pl.DataFrame, orders: pl.DataFrame, products: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Items whose order and product are known, with the positions of those (for
+        frames.lines); the others refused with reasons."""
+        at = frames.positions(orders, products, items)
         checked = items.with_columns(
-            pl.col("order_id").is_in(order_ids.get_column("order_id").implode()).alias("_order_known"),
-            pl.col("product_id").is_in(product_ids.get_column("product_id").implode()).alias("_product_known"),
+            at.get_column(frames.ORDER_KEY).is_not_null().alias("_order_known"),
+            at.get_column(frames.PRODUCT_KEY).is_not_null().alias("_product_known"),
         )
         unknown = checked.filter(~pl.col("_order_known") | ~pl.col("_product_known"))
         self.unknown = unknown.height
-        if unknown.height:
-            reasons = pl.concat_list(
-                pl.when(~pl.col("_order_known")).then(pl.lit(RowReason.UNKNOWN_ORDER.value)),
-                pl.when(~pl.col("_product_known")).then(pl.lit(RowReason.UNKNOWN_PRODUCT.value)),
-            ).list.drop_nulls()
-            as_text = unknown.with_columns(reasons.alias(frames.REASONS)).select(
-                frames.ROW,
-                frames.SOURCE,
-                frames.REASONS,
-                *(pl.col(c).cast(pl.String) for c in unknown.columns if not c.startswith("_") and c != "returned"),
+        if not unknown.height:
+            return items, at
+        reasons = pl.concat_list(
+            pl.when(~pl.col("_order_known")).then(pl.lit(RowReason.UNKNOWN_ORDER.value)),
+            pl.when(~pl.col("_product_known")).then(pl.lit(RowReason.UNKNOWN_PRODUCT.value)),
+        ).list.drop_nulls()
+        as_text = unknown.with_columns(reasons.alias(frames.REASONS)).select(
+            frames.ROW,
+            frames.SOURCE,
+            frames.REASONS,
+            *(pl.col(c).cast(pl.String) for c in unknown.columns if not c.startswith("_") and c != "returned"),
+        )
+        for (source,), rows in as_text.group_by(frames.SOURCE):
+            refused = rows.drop(frames.SOURCE)
+            earlier = self.refused.get(str(source))
+            self.refused[str(source)] = (
+                refused if earlier is None else pl.concat([earlier, refused], how="diagonal_relaxed")
             )
-            for (source,), rows in as_text.group_by(frames.SOURCE):
-                refused = rows.drop(frames.SOURCE)
-                earlier = self.refused.get(str(source))
-                self.refused[str(source)] = (
-                    refused if earlier is None else pl.concat([earlier, refused], how="diagonal_relaxed")
-                )
-        return checked.filter(pl.col("_order_known") & pl.col("_product_known")).drop("_order_known", "_product_known")
+        known = checked.get_column("_order_known") & checked.get_column("_product_known")
+        return items.filter(known), at.filter(known)
 
     def _touched_dates(self, new: dict[Table, pl.DataFrame], all_lines: pl.DataFrame) -> set[date]:
         if self._stored(Table.ORDER_ITEMS) is None:
