@@ -327,6 +327,7 @@ ORDER_KEY = "_order"  # a line's order as a number (its row in the orders frame)
 PRODUCT_KEY = "_product"  # an item's product as a number (its row in the products frame)
 CATEGORY_KEY = "_category"  # a line's category as a polars Categorical (a number), for the KPIs
 KEYS = (ORDER_KEY, CATEGORY_KEY)  # not written: processed/lines/ has the ids and the category as text
+KPI_COLUMNS = (*KEYS, "order_date", "user_id", "returned", "total_price", "quantity")  # what kpis reads
 
 
 def positions(orders: pl.DataFrame, products: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
