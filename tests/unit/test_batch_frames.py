@@ -467,3 +467,57 @@ def test_a_file_missing_a_required_column_fails_naming_the_column_and_the_settin
     assert KEYS[Table.ORDERS] in str(caught.value)
     assert "'created_at'" in str(caught.value)
     assert "[batch.columns.orders] created_at" in str(caught.value)
+
+
+# -- whether a file may hold padded fields ------------------------------------------------------
+
+
+def may_be_padded(*chunks: bytes) -> bool:
+    padding = frames.Padding()
+    for chunk in chunks:
+        padding.feed(chunk)
+    return padding.done()
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"a,b\n1,x y\n"],  # a space inside a field
+        [b"a,b\n1,x", b" y\n2,z\n"],  # ... at a chunk's start
+        [b"a,b\n1,x ", b"y\n"],  # ... at a chunk's end
+        [b""],
+    ],
+)
+def test_a_file_whose_spaces_are_all_inside_fields_needs_no_stripping(chunks: list[bytes]) -> None:
+    assert not may_be_padded(*chunks)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b" a,b\n1,2\n"],  # the file's first byte
+        [b"a,b\n1,2 "],  # its last byte
+        [b"a,b\n 1,2\n"],  # a line's first byte
+        [b"a,b\n1 ,2\n"],  # before a comma
+        [b"a,b\n1, 2\n"],  # after a comma
+        [b"a,b\n1,2 \n"],  # before a line end
+        [b"a,b\n1,", b" 2\n"],  # after a comma that ends the chunk before
+        [b"a,b\n1 ", b",2\n"],  # before a comma that starts the next chunk
+        [b"a,b\n1,2\n", b" 3,4\n"],  # a line starting a chunk
+        [b"a,b\n1,2\t\n"],  # a tab anywhere
+        [b"a,b\r\n1,2\r\n"],  # CR anywhere
+        [b'a,b\n"1",2\n'],  # a quote anywhere
+        ["a,b\n1,\u00a02\n".encode()],  # a byte that is not ASCII
+        [b"a,b\n" + b"x y," * (frames.Padding.MAX_SPACES + 1)],  # too many spaces to look at
+    ],
+)
+def test_a_file_that_may_hold_padded_fields_is_stripped(chunks: list[bytes]) -> None:
+    assert may_be_padded(*chunks)
+
+
+def test_padded_fields_are_found_in_a_file_larger_than_a_chunk() -> None:
+    rows = "".join(f"O{n},U{n},2026-11-01\n" for n in range(120_000))  # about 2.5 MB
+    padded = rows.replace("O119999,", " O119999,")
+    orders = frames.read_checked(io.BytesIO(f"{ORDERS_HEADER}{padded}".encode()), "o.csv", Table.ORDERS, {})
+    assert orders.valid.get_column("order_id").to_list()[-1] == "O119999"
+    assert orders.rejected.is_empty()
