@@ -141,12 +141,15 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
     pandas_runs: list[tuple[Measurement, dict[str, Any]]] = []
     round_notes: list[str] = []
     for round_ in range(1, args.rounds + 1):
-        say(f"round {round_}/{args.rounds}: salesflow run --once on {batch.orders:,} orders landed in the bucket")
-        landed = run_salesflow(cli, batch, runs / f"salesflow-landed-{round_}", log, put=False)
-        say(f"round {round_}/{args.rounds}: polars script")
+        # The two salesflow runs swap places every round (landed, polars, puts; then puts, polars,
+        # landed): whatever runs first after the previous round's pandas does not always hit one.
+        label = f"round {round_}/{args.rounds}"
+        landed_first = round_ % 2 == 1
+        first = _salesflow_round(cli, batch, runs, log, say, label, round_, put=not landed_first)
+        say(f"{label}: polars script")
         polars_runs.append(run_script("batch_polars.py", batch, runs / f"polars-{round_}", log))
-        say(f"round {round_}/{args.rounds}: salesflow put + run --once")
-        with_puts = run_salesflow(cli, batch, runs / f"salesflow-{round_}", log, put=True)
+        second = _salesflow_round(cli, batch, runs, log, say, label, round_, put=landed_first)
+        landed, with_puts = (first, second) if landed_first else (second, first)
         for kind, (home, measured, kpis, problem), kept in (
             ("landed", landed, salesflow_runs),
             ("with puts", with_puts, put_runs),
@@ -327,6 +330,16 @@ def run_salesflow(
         return home, measured, read_salesflow_kpis(home / "salesflow.db"), None
     except LookupError as exc:
         return home, measured, None, str(exc)
+
+
+def _salesflow_round(
+    cli: Path, batch: Batch, runs: Path, log: IO[bytes], say: Callable[[str], None], label: str, round_: int, put: bool
+) -> tuple[Path, Measurement | None, Kpis | None, str | None]:
+    if put:
+        say(f"{label}: salesflow put + run --once")
+        return run_salesflow(cli, batch, runs / f"salesflow-{round_}", log, put=True)
+    say(f"{label}: salesflow run --once on {batch.orders:,} orders landed in the bucket")
+    return run_salesflow(cli, batch, runs / f"salesflow-landed-{round_}", log, put=False)
 
 
 def land(batch: Batch, bucket: Path) -> None:
