@@ -11,13 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import tempfile
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -173,6 +175,41 @@ def test_a_later_batch_replaces_an_item_and_an_order_moved_to_another_date(app: 
         ("Toys", "2026-05-01"): ("3.00", "3.00", "0.0000"),
         ("Toys", "2026-05-02"): ("5.00", "5.00", "0.0000"),
     }
+
+
+def test_a_state_stored_as_parquet_by_an_earlier_version_is_read_by_the_next_batch(app: App) -> None:
+    """Until 2026-11-26 the state was Parquet (processed/state/<table>/<batch>.parquet, with the
+    row numbers and sources of its rows); a home left so goes on from it."""
+    put_all(
+        app,
+        {
+            "raw-data/products.csv": PRODUCTS,
+            "raw-data/orders/a.csv": f"{ORDERS_HEADER}O1,U1,2026-05-01\nO2,U2,2026-05-01\n",
+            "raw-data/order_items/a.csv": f"{ITEMS_HEADER}I1,O1,P1,5.00,1\nI2,O2,P1,3.00,1\n",
+        },
+    )
+    run_ok(app)
+    for table, key in app.batches.state_keys().items():
+        assert key.endswith(".arrow")
+        with app.store.open(key) as stream:
+            frame = pl.read_ipc(stream).with_columns(pl.lit(1, pl.UInt32).alias("_row"))
+        old_key = key.removesuffix(".arrow") + ".parquet"
+        with app.store.writer(old_key) as out:
+            frame.write_parquet(out)
+        app.store.delete(key)
+        with closing(sqlite3.connect(app.settings.database)) as conn, conn:
+            conn.execute("UPDATE batch_state SET key = ? WHERE table_name = ?", (old_key, table))
+
+    put(app, "raw-data/orders/b.csv", f"{ORDERS_HEADER}O1,U1,2026-05-02T09:00:00Z\n")
+    put(app, "raw-data/order_items/b.csv", f"{ITEMS_HEADER}I2,O2,P1,3.00,2\n")
+    run_ok(app)
+
+    assert days(app) == {
+        "2026-05-01": (1, "6.00", 2, "0.0000", 1),  # O2: 2 x 3.00
+        "2026-05-02": (1, "5.00", 1, "0.0000", 1),  # O1
+    }
+    assert all(key.endswith(".arrow") for key in app.batches.state_keys().values())
+    assert not [info.key for info in app.store.list("processed/state/") if info.key.endswith(".parquet")]
 
 
 def test_an_item_moved_to_an_order_of_another_date_leaves_its_old_date_recomputed(app: App) -> None:

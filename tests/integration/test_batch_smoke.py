@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import polars as pl
 from typer.testing import CliRunner
 
 from salesflow.cli.main import app
@@ -71,6 +73,11 @@ def test_a_batch_turns_csv_files_into_kpis_and_keeps_refused_rows(tmp_path: Path
     assert not list((bucket / "raw-data").rglob("*.csv"))
     assert sorted(p.name for p in (bucket / "archive").rglob("*.csv")) == ["i.csv", "o.csv", "products.csv"]
     assert (bucket / "processed/kpi/order_kpi.parquet").is_file()
+    [lines] = (bucket / "processed/lines").glob("*.parquet")
+    assert pl.read_parquet(lines).columns == [
+        "order_item_id", "order_id", "product_id", "quantity", "sale_price", "returned", "user_id", "created_at",
+        "category", "total_price", "order_date", "order_month",
+    ]  # fmt: skip
 
 
 def test_a_later_batch_replaces_an_item_and_the_kpis_of_its_date_follow(tmp_path: Path) -> None:
@@ -95,3 +102,26 @@ def test_a_later_batch_replaces_an_item_and_the_kpis_of_its_date_follow(tmp_path
     assert days["2026-11-01"]["total_revenue"] == "45.50"  # I1: 3 x 10.00 now
     assert days["2026-11-01"]["total_items_sold"] == 5
     assert (days["2026-11-02"]["total_orders"], days["2026-11-02"]["total_revenue"]) == (1, "4.50")
+
+
+def test_files_copied_straight_into_the_bucket_folder_make_a_batch(tmp_path: Path) -> None:
+    """A user or another tool may land files by copying them into the home's bucket folder, as
+    with `aws s3 cp`; no `salesflow put` needed. A plain copy (not even a rename) is read once
+    it has been still for watch.settle_seconds."""
+    home = tmp_path / "home"
+    raw = home / "bucket" / "raw-data"
+    for name, text in (("products.csv", PRODUCTS), ("orders/o.csv", ORDERS), ("order_items/i.csv", ITEMS)):
+        source = tmp_path / "outside" / name
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text(text)
+        (raw / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, raw / name)
+
+    invoke(home, "run", "--once")
+
+    (day,) = json.loads(invoke(home, "kpi", "orders", "--json"))
+    assert (day["order_date"], day["total_orders"], day["total_revenue"]) == ("2026-11-01", 2, "35.50")
+    (batch,) = json.loads(invoke(home, "batches", "--json"))
+    assert (batch["status"], batch["read"], batch["valid"], batch["rejected"]) == ("succeeded", 13, 7, 6)
+    assert not list(raw.rglob("*.csv"))
+    assert sorted(p.name for p in (home / "bucket" / "archive").rglob("*.csv")) == ["i.csv", "o.csv", "products.csv"]

@@ -343,8 +343,7 @@ def frame_lines(shop: Shop) -> pl.DataFrame:
 def test_kpis_from_polars_lines_equal_the_reference_kpis(shop: Shop) -> None:
     lines = frame_lines(shop)
     assert lines.height == len(shop.lines)
-    assert frames.order_kpis(lines) == reference.order_kpis(shop.lines)
-    assert frames.category_kpis(lines) == reference.category_kpis(shop.lines)
+    assert frames.kpis(lines) == (reference.order_kpis(shop.lines), reference.category_kpis(shop.lines))
 
 
 def test_lines_are_enriched_with_total_price_and_order_month() -> None:
@@ -367,9 +366,8 @@ def test_revenue_is_rounded_half_to_even_after_the_exact_sum() -> None:
         "order_item_id,order_id,product_id,sale_price\nI1,O1,P1,0.005\nI2,O2,P1,0.005\nI3,O3,P1,0.005\nI4,O3,P1,3.12\n",
         [],
     )
-    [day] = frames.order_kpis(frame_lines(shop))
+    [day], [toys] = frames.kpis(frame_lines(shop))
     assert (day.total_revenue, day.total_items_sold, day.unique_customers) == (Decimal("3.14"), 4, 2)  # 3.135
-    [toys] = frames.category_kpis(frame_lines(shop))
     assert toys.avg_order_value == Decimal("1.04")  # 3.135 / 3 = 1.045 -> 1.04
 
 
@@ -469,3 +467,74 @@ def test_a_file_missing_a_required_column_fails_naming_the_column_and_the_settin
     assert KEYS[Table.ORDERS] in str(caught.value)
     assert "'created_at'" in str(caught.value)
     assert "[batch.columns.orders] created_at" in str(caught.value)
+
+
+# -- whether a file may hold padded fields ------------------------------------------------------
+
+
+def may_be_padded(*chunks: bytes) -> bool:
+    padding = frames.Padding()
+    for chunk in chunks:
+        padding.feed(chunk)
+    return padding.done()
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"a,b\n1,x y\n"],  # a space inside a field
+        [b"a,b\n1,x", b" y\n2,z\n"],  # ... at a chunk's start
+        [b"a,b\n1,x ", b"y\n"],  # ... at a chunk's end
+        [b""],
+    ],
+)
+def test_a_file_whose_spaces_are_all_inside_fields_needs_no_stripping(chunks: list[bytes]) -> None:
+    assert not may_be_padded(*chunks)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b" a,b\n1,2\n"],  # the file's first byte
+        [b"a,b\n1,2 "],  # its last byte
+        [b"a,b\n 1,2\n"],  # a line's first byte
+        [b"a,b\n1 ,2\n"],  # before a comma
+        [b"a,b\n1, 2\n"],  # after a comma
+        [b"a,b\n1,2 \n"],  # before a line end
+        [b"a,b\n1,", b" 2\n"],  # after a comma that ends the chunk before
+        [b"a,b\n1 ", b",2\n"],  # before a comma that starts the next chunk
+        [b"a,b\n1,2\n", b" 3,4\n"],  # a line starting a chunk
+        [b"a,b\n1,2\t\n"],  # a tab anywhere
+        [b"a,b\r\n1,2\r\n"],  # CR anywhere
+        [b'a,b\n"1",2\n'],  # a quote anywhere
+        ["a,b\n1,\u00a02\n".encode()],  # a byte that is not ASCII
+        [b"a,b\n" + b"x y," * (frames.Padding.MAX_SPACES + 1)],  # too many spaces to look at
+    ],
+)
+def test_a_file_that_may_hold_padded_fields_is_stripped(chunks: list[bytes]) -> None:
+    assert may_be_padded(*chunks)
+
+
+def test_padded_fields_are_found_in_a_file_larger_than_a_chunk() -> None:
+    rows = "".join(f"O{n},U{n},2026-11-01\n" for n in range(120_000))  # about 2.5 MB
+    padded = rows.replace("O119999,", " O119999,")
+    orders = frames.read_checked(io.BytesIO(f"{ORDERS_HEADER}{padded}".encode()), "o.csv", Table.ORDERS, {})
+    assert orders.valid.get_column("order_id").to_list()[-1] == "O119999"
+    assert orders.rejected.is_empty()
+
+
+@pytest.mark.parametrize(
+    ("ids", "kept"),
+    [
+        (["5", "7", "5"], [(1, "7"), (2, "5")]),  # plain integers: compared as numbers
+        (["1", "01", "+1", "1"], [(1, "01"), (2, "+1"), (3, "1")]),  # not plain: compared as text, all differ
+        (["A1", "a1", "A1"], [(1, "a1"), (2, "A1")]),
+    ],
+)
+def test_the_last_row_of_each_key_is_kept_whatever_the_ids_look_like(
+    ids: list[str], kept: list[tuple[int, str]]
+) -> None:
+    rows = pl.DataFrame({"order_id": ids, "n": range(len(ids))})
+    frame, removed = frames.keyed_last([rows], ["order_id"])
+    assert [(n, order_id) for order_id, n in frame.iter_rows()] == kept
+    assert removed == len(ids) - len(kept)

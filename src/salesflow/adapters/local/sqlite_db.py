@@ -148,7 +148,7 @@ CREATE TABLE IF NOT EXISTS batches (
     error        TEXT
 );
 
--- The current processed state: one Parquet object per table, swapped atomically.
+-- The current processed state: one object per table (Arrow IPC; Parquet before 2026-11-26), swapped atomically.
 CREATE TABLE IF NOT EXISTS batch_state (
     table_name TEXT PRIMARY KEY,
     key        TEXT NOT NULL,
