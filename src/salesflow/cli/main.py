@@ -37,9 +37,7 @@ from salesflow.cli.records import dlq_app, executions_app, orders_app
 from salesflow.domain.errors import SalesflowError
 from salesflow.domain.records import ExecutionStatus
 from salesflow.readers import detect_format
-from salesflow.runtime import demo
 from salesflow.runtime.alerts import alerts_for, start_alerts
-from salesflow.runtime.generator import run_demo_generator as generator_demo
 from salesflow.runtime.logs import configure_logging
 from salesflow.runtime.runner import ORDERS_PREFIX, Runner, exclusive_home
 from salesflow.runtime.stream import start_stream, stream_lock
@@ -161,6 +159,8 @@ def run(
     try:
         with exclusive_home(settings.home), stream_lock(settings.lake):
             if demo_mode:
+                from salesflow.runtime import demo  # only --demo needs these: not at start-up
+
                 dropped = demo.drop_samples(current_app())
                 for key in dropped:
                     render.err.print(f"demo: dropped {render.escape(key)}")
@@ -195,7 +195,9 @@ def run(
                 if console and settings.console.enabled:
                     threads.append(_start_console(settings, host, port, runner.stop))
                 if demo_mode:
-                    generator_demo(current_app(), runner.stop)
+                    from salesflow.runtime.generator import run_demo_generator
+
+                    run_demo_generator(current_app(), runner.stop)
                 render.err.print("watching the bucket and streaming changes into the lake; press Ctrl-C to stop")
                 runner.watch()
                 for thread in threads:

@@ -12,7 +12,6 @@ from salesflow.cli.context import JsonOption, current_app, fail
 from salesflow.domain.errors import SalesflowError
 from salesflow.domain.records import ExecutionStatus, LetterStatus
 from salesflow.jsoncodec import from_json
-from salesflow.pipelines import dead_letters
 
 executions_app = typer.Typer(help="Executions: one run of a pipeline over one object.", rich_markup_mode=None)
 dlq_app = typer.Typer(
@@ -117,6 +116,8 @@ def dlq_redrive(
         fail("name the letters: give IDs, or --all, or --reason R (one of them)")
     if all_pending or reason:
         letter_ids = [letter.id for letter in ledger.dead_letters(reason=reason, status=LetterStatus.PENDING)]
+    from salesflow.pipelines import dead_letters  # only this command needs it: not at start-up
+
     try:
         parsed = [dead_letters.parse_assignment(text) for text in assignments or []]
         replacement = from_json(record) if record is not None else None

@@ -11,12 +11,9 @@ import contextlib
 import logging
 import threading
 import time
-import urllib.request
 from collections import deque
 from collections.abc import Iterable, Sequence
-from http.client import HTTPException
 from typing import Any
-from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
 from salesflow import __version__
@@ -132,10 +129,17 @@ class _Outbox:
             return count
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would turn a redirected POST into a GET without the body and report success.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+def _opener() -> Any:
+    """An opener that follows no redirect: urllib would turn a redirected POST into a GET
+    without the body and report success. (urllib.request and http.client are imported here,
+    not by every command: 15-20 ms of start-up that only webhooks need.)"""
+    import urllib.request
+
+    class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(RefuseRedirects)
 
 
 def _shown(url: str) -> str:
@@ -184,7 +188,7 @@ class WebhookNotifier:
             raise ConfigError(f"webhook queue capacity must be at least 1, not {capacity}")
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
-        self._opener = urllib.request.build_opener(_RefuseRedirects)
+        self._opener = _opener()
         self._outboxes = {url: _Outbox(capacity) for url in dict.fromkeys(urls)}
         self._closing = threading.Event()
         self._deadline = float("inf")  # set by close(); past it, queued notices are dropped
@@ -261,6 +265,10 @@ class WebhookNotifier:
 
     def _post(self, url: str, body: bytes) -> None:
         """One POST. Raises TransientError when a later try may succeed, PermanentError otherwise."""
+        import urllib.request
+        from http.client import HTTPException
+        from urllib.error import HTTPError, URLError
+
         request = urllib.request.Request(
             url,
             data=body,
