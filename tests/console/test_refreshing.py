@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from typing import Any
 
 import pytest
 
-from salesflow.console.state import Refreshing
+from salesflow.console.state import Refreshing, StreamProbe
 
 
 def counting() -> tuple[list[int], Any]:
@@ -60,3 +61,34 @@ def test_a_failed_reading_is_raised_to_the_page() -> None:
             reading.value()
     finally:
         reading.close()
+
+
+def test_the_stream_probe_logs_a_problem_once_until_it_changes_or_comes_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    problems = iter(["lake locked", "lake locked", "lake locked", "disk gone", None, "disk gone"])
+
+    class Stream:
+        def status(self) -> dict[str, Any]:
+            problem = next(problems)
+            if problem:
+                raise OSError(problem)
+            return {"lag_changes": 0}
+
+        def close(self) -> None:
+            pass
+
+    probe = StreamProbe(Stream, max_age=0)  # type: ignore[arg-type]
+    try:
+        with caplog.at_level(logging.ERROR):
+            answers = []
+            for _ in range(6):
+                probe._reading = Refreshing(probe._read, every=3600)  # a fresh reading per call
+                answers.append(probe.status())
+                probe._reading.close()
+    finally:
+        probe.close()
+
+    assert answers == [None, None, None, None, {"lag_changes": 0}, None]
+    logged = [record.exc_info[1] for record in caplog.records if record.exc_info]
+    assert [str(exc) for exc in logged] == ["lake locked", "disk gone", "disk gone"]

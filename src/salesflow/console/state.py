@@ -114,14 +114,22 @@ class StreamProbe:
         self._build = build
         self._stream: StreamPipeline | None = None
         self._reading = Refreshing(self._read, every=max_age, release=self._release)
+        self._failing: str | None = None  # the problem last logged, until a reading works again
 
     def status(self) -> dict[str, Any] | None:
-        """The latest status, or None when the stream cannot be read (logged)."""
+        """The latest status, or None when the stream cannot be read. A problem is logged
+        once, not at every request of every page that shows the stream, and again when it
+        changes or comes back after a reading that worked."""
         try:
-            return self._reading.value()
-        except Exception:
-            log.exception("could not read the stream's status")
+            value = self._reading.value()
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            if problem != self._failing:
+                self._failing = problem
+                log.exception("could not read the stream's status (logged again only if this changes)")
             return None
+        self._failing = None
+        return value
 
     def close(self) -> None:
         self._reading.close()
