@@ -109,7 +109,7 @@ class DeltaLake:
         if table is None:
             return []
         # Counted in Python, not with Table.group_by: that loads pyarrow.dataset, which
-        # imports pandas (90 MB), and a few thousand files are counted in a millisecond.
+        # imports pandas (about 40 MB), and a few thousand files are counted in a millisecond.
         actions = from_stream(table.get_add_actions(flatten=True))
         found: dict[tuple[str, str], dict[str, Any]] = {}
         columns = (actions.column(name).to_pylist() for name in ("partition.dt", "partition.hour", "size_bytes"))
