@@ -159,9 +159,11 @@ def _parquet_view(
         con.register(f"{name}_empty", empty)
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_empty")
         return
-    listed = ", ".join(_literal(f) for f in files)
+    # The paths as a parameter, not as literals in the statement: parsing 2,000 paths took
+    # about 25 ms of every query over an uncompacted lake.
+    con.execute(f"SET VARIABLE {name}_files = $1::VARCHAR[]", [files])
     hive = ", hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': VARCHAR}" if partitioned else ""
-    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}]{hive})")
+    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet(getvariable('{name}_files'){hive})")
 
 
 def _literal(text: str) -> str:
