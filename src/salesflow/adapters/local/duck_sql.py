@@ -89,6 +89,9 @@ class DuckSqlEngine:
             ":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
         try:
+            # No Parquet prefetching: the lake is local, and on its small files the prefetch's
+            # reads cost more than they save (units per product over 2,000 files: 0.54 -> 0.49 s).
+            con.execute("SET disable_parquet_prefetching = true")
             statements = self._selects_only(con, sql)
             named = self._named_tables(con, sql)
             for name in named:
