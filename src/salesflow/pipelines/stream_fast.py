@@ -104,7 +104,7 @@ def _image_fields(images: pa.ChunkedArray, rows: int) -> dict[str, pa.ChunkedArr
         children = parsed.column(section).combine_chunks().flatten()
         for index, (_, column) in enumerate(names):
             fields[column] = pa.chunked_array([children[index]])
-    return {column: fields[column] for column in FLAT_FIELDS}
+    return fields
 
 
 def _all(flags: pa.ChunkedArray | pa.Array) -> bool:

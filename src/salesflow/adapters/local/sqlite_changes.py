@@ -47,17 +47,17 @@ class SqliteChangeFeed:
 
     def read_after(self, sequence: int, limit: int) -> pa.Table:
         # An all-NULL column (no removals yet, say) comes back typed null: cast to the schema.
-        return self._query(_READ.format(after=int(sequence), limit=int(limit))).cast(CHANGE_SCHEMA)
+        return self._reader.query(_READ.format(after=int(sequence), limit=int(limit))).cast(CHANGE_SCHEMA)
 
     def newest(self) -> tuple[int, str | None]:
-        found = self._query(
+        found = self._reader.query(
             "SELECT c.sequence, m.committed_at FROM change_log AS c JOIN commits AS m ON m.id = c.commit_id"
             " ORDER BY c.sequence DESC LIMIT 1"
         ).to_pylist()
         return (0, None) if not found else (int(found[0]["sequence"]), str(found[0]["committed_at"]))
 
     def event_time(self, sequence: int) -> str | None:
-        found = self._query(
+        found = self._reader.query(
             "SELECT m.committed_at FROM change_log AS c JOIN commits AS m ON m.id = c.commit_id"
             f" WHERE c.sequence = {int(sequence)}"
         ).to_pylist()
@@ -65,6 +65,3 @@ class SqliteChangeFeed:
 
     def close(self) -> None:
         self._reader.close()
-
-    def _query(self, sql: str) -> pa.Table:
-        return self._reader.query(sql)
