@@ -60,7 +60,7 @@ TARGET_QUERY_COMPACTED = 0.2
 TARGET_COMPACT = 15.0
 CHECK_ROWS, CHECK_FILES = 200_000, 40  # the lake orders_current is checked on
 # Part of the query lake's folder name: bump it when LAKE_SCHEMA or the rows change.
-LAKE_LAYOUT = "v2-prev"
+LAKE_LAYOUT = "v3-deltas"
 
 POLL_SECONDS = 0.1
 UNITS_CURRENT = "SELECT product_name, SUM(quantity) FROM orders_current GROUP BY product_name"
@@ -457,7 +457,9 @@ def prepare_lake(work: Path, rows: int, files: int, seed: int, say: Callable[[st
     quantities 1 to 5, images as JSON; event times spread over 4 hours (one dt/hour
     partition each) when the files divide by 4. The folder's name carries LAKE_LAYOUT, so a
     lake written for an older schema is rebuilt (and the old one removed)."""
-    from deltalake import WriterProperties, write_deltalake
+    from deltalake import write_deltalake
+
+    from salesflow.adapters.local.delta_lake import LAKE_WRITER
 
     home = work / f"stream-lake-{rows}-files{files}-seed{seed}-{LAKE_LAYOUT}"
     if (home / "lake" / "orders" / "_delta_log").exists():
@@ -473,12 +475,13 @@ def prepare_lake(work: Path, rows: int, files: int, seed: int, say: Callable[[st
     table = building / "lake" / "orders"
     table.mkdir(parents=True)
     maker = _LakeRows(rows, 4 if files % 4 == 0 else 1, seed)
-    writer = WriterProperties(compression="ZSTD", compression_level=1)  # as the stream writes
     started = time.perf_counter()
     base, extra = divmod(rows, files)
     for number in range(files):
         size = base + (1 if number < extra else 0)
-        write_deltalake(table, maker.next(size), mode="append", partition_by=["dt", "hour"], writer_properties=writer)
+        write_deltalake(
+            table, maker.next(size), mode="append", partition_by=["dt", "hour"], writer_properties=LAKE_WRITER
+        )
         if (number + 1) % 200 == 0:
             say(f"  {number + 1:,} of {files:,} files ({time.perf_counter() - started:.0f} s)")
     building.rename(home)
