@@ -527,6 +527,8 @@ def test_padded_fields_are_found_in_a_file_larger_than_a_chunk() -> None:
     ("ids", "kept"),
     [
         (["5", "7", "5"], [(1, "7"), (2, "5")]),  # plain integers: compared as numbers
+        (["5", "90000000", "5"], [(1, "90000000"), (2, "5")]),  # far apart: hashed, not addressed
+        (["900000000007", "900000000005", "900000000007"], [(1, "900000000005"), (2, "900000000007")]),
         (["1", "01", "+1", "1"], [(1, "01"), (2, "+1"), (3, "1")]),  # not plain: compared as text, all differ
         (["A1", "a1", "A1"], [(1, "a1"), (2, "A1")]),
     ],
@@ -538,3 +540,25 @@ def test_the_last_row_of_each_key_is_kept_whatever_the_ids_look_like(
     frame, removed = frames.keyed_last([rows], ["order_id"])
     assert [(n, order_id) for order_id, n in frame.iter_rows()] == kept
     assert removed == len(ids) - len(kept)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=60), st.sampled_from([0, 7, 10**12]), st.integers(1, 10**6))
+def test_the_last_of_each_integer_id_is_found_as_polars_finds_it(numbers: list[int], offset: int, spread: int) -> None:
+    # Ids near each other (addressed in an array) and far apart (hashed) alike.
+    ids = pl.Series("order_id", [str(offset + n * (spread if n % 2 else 1)) for n in numbers], pl.String)
+    frame, removed = frames.keyed_last([pl.DataFrame({"order_id": ids, "n": range(len(ids))})], ["order_id"])
+    expected = pl.DataFrame({"order_id": ids, "n": range(len(ids))}).filter(ids.is_last_distinct())
+    assert frame.rows() == expected.rows()
+    assert removed == len(ids) - expected.height
+
+
+def test_a_long_column_of_timestamps_is_parsed_in_halves_as_in_one_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    shapes = ["2026-11-25T10:00:00", "2026-11-25T10:00:00+05:30", " 2026-11-25 ", "soon", None, "2026-11-25T10:00Z"]
+    texts = pl.Series("created_at", shapes * 20_001, pl.String)  # past _HALVES_FROM, split mid-pattern
+    in_halves = frames.parse_timestamps(texts)
+    monkeypatch.setattr(frames, "_HALVES_FROM", texts.len() + 1)
+    assert in_halves.equals(frames.parse_timestamps(texts))
+    assert in_halves.len() == texts.len()
+    assert in_halves.null_count() == 2 * 20_001
+    assert in_halves[-5] == datetime(2026, 11, 25, 4, 30, tzinfo=UTC)  # 10:00 at +05:30

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import importlib
 import io
 import itertools
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -246,7 +249,22 @@ def parse_timestamps(texts: pl.Series) -> pl.Series:
     Each shape is tried, in turn, only on the rows no earlier shape could read: the
     common one (``2026-11-25T10:00:00``) on every row, then ``Z`` and offsets on the
     rest, and so on. Every shape over every row costs 9x as much.
+
+    A long column is parsed in two halves on two threads (polars lets go of the GIL while it
+    parses): 1M created_at, a fifth with offsets, 0.28 -> 0.14 s.
     """
+    if texts.len() >= _HALVES_FROM:
+        half = texts.len() // 2
+        with ThreadPoolExecutor(2, "parse-timestamps") as pool:
+            first, second = pool.map(_parse_timestamps, [texts.slice(0, half), texts.slice(half)])
+        return first.append(second)
+    return _parse_timestamps(texts)
+
+
+_HALVES_FROM = 100_000  # below, starting the threads costs about what they save
+
+
+def _parse_timestamps(texts: pl.Series) -> pl.Series:
     texts = texts.str.strip_chars()
     parsed = _datetime(texts, _COMMON, aware=False)
     rest = (parsed.is_null() & texts.is_not_null()).arg_true()
@@ -375,9 +393,39 @@ def _last_of_each(ids: pl.Series) -> pl.Series:
     """ids.is_last_distinct(), on numbers when every id is a plain integer: two such texts are
     equal exactly when their numbers are, and hashing an Int64 costs half what hashing its
     text does (3M item ids: 0.32 s with the check and the cast, against 0.50 s)."""
-    if ids.dtype == pl.String and ids.str.contains(_PLAIN_INTEGER).all():
-        return ids.cast(pl.Int64).is_last_distinct()
+    if ids.dtype == pl.String and ids.null_count() == 0 and ids.str.contains(_PLAIN_INTEGER).all():
+        numbers = ids.cast(pl.Int64)
+        dense = _last_of_dense(numbers)
+        return numbers.is_last_distinct() if dense is None else dense
     return ids.is_last_distinct()
+
+
+def import_numpy_meanwhile() -> None:
+    """Import numpy on a thread of its own, while the caller reads a file (polars reads
+    without the GIL): _last_of_dense then finds it loaded instead of spending 0.1 s on it."""
+    threading.Thread(target=importlib.import_module, args=("numpy",), name="import-numpy", daemon=True).start()
+
+
+def _last_of_dense(numbers: pl.Series) -> pl.Series | None:
+    """is_last_distinct() of integers that mostly fill their range (ids counted up from
+    somewhere, as most exports number them), by direct addressing instead of hashing: each
+    number's last position is kept in an array as long as the range. 3M item ids: 0.03 s,
+    against 0.25 s. None when the range is over 4 times the count (the array would be
+    mostly empty)."""
+    if numbers.is_empty():
+        return None
+    low, high = numbers.min(), numbers.max()
+    assert isinstance(low, int)
+    assert isinstance(high, int)
+    if high - low > 4 * numbers.len() + 1024:
+        return None
+    import numpy as np  # here: about 0.1 s to import (see import_numpy_meanwhile)
+
+    offsets = numbers.to_numpy() - low
+    positions = np.arange(offsets.size, dtype=np.int64)
+    last = np.full(high - low + 1, -1, dtype=np.int64)
+    np.maximum.at(last, offsets, positions)  # unbuffered: a number seen again keeps the later position
+    return pl.Series(numbers.name, last[offsets] == positions)
 
 
 def replace_keys(stored: pl.DataFrame | None, new: pl.DataFrame, key: Sequence[str]) -> pl.DataFrame:

@@ -93,6 +93,7 @@ class BatchRun:
 
     def validate(self) -> None:
         store, settings = self.pipeline.store, self.pipeline.settings
+        frames.import_numpy_meanwhile()
         for key in self.files:
             table = table_of(key)
             assert table is not None
