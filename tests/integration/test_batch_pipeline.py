@@ -324,7 +324,7 @@ def test_refused_rows_go_to_a_rejected_csv_with_their_reasons(app: App) -> None:
         {
             "raw-data/products.csv": PRODUCTS,
             "raw-data/orders/a.csv": f"{ORDERS_HEADER}O1,U1,2026-05-01\n",
-            "raw-data/order_items/a.csv": f"{ITEMS_HEADER}I1,O1,P1,-1,1\nI2,O9,P1,1.00,1\nI3,O1,P1,1.00,1\n",
+            "raw-data/order_items/a.csv": f"{ITEMS_HEADER}I1,O1,P1,-1,1\nI2,O9,P1,1.0,+2\nI3,O1,P1,1.00,1\n",
         },
     )
     execution = run_ok(app)
@@ -333,6 +333,13 @@ def test_refused_rows_go_to_a_rejected_csv_with_their_reasons(app: App) -> None:
     with app.store.open(f"rejected/{batch.id}/order_items/a.csv") as stream:
         rows = list(csv.DictReader(io.StringIO(stream.read().decode())))
     assert [(r["order_item_id"], r["reasons"]) for r in rows] == [("I1", "invalid_sale_price"), ("I2", "unknown_order")]
+    # Refused after the join (unknown_order), a row still reads as it came, not as parsed:
+    # 1.0 and +2, not 1.000000 and 2.
+    assert (rows[1]["sale_price"], rows[1]["quantity"]) == ("1.0", "+2")
+    [record] = cli(app.settings.home, "sql", "SELECT record FROM rejected_rows WHERE row = 2", "--json").json()
+    assert json.loads(record["record"]) == {
+        "order_item_id": "I2", "order_id": "O9", "product_id": "P1", "sale_price": "1.0", "quantity": "+2",
+    }  # fmt: skip
 
 
 # -- returns ---------------------------------------------------------------------------------

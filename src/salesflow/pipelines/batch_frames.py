@@ -39,6 +39,8 @@ MONEY = pl.Decimal(38, 6)
 ROW = "_row"  # 1-based record number in its file (the header is record 0)
 SOURCE = "_source"  # the object key a row came from
 REASONS = "reasons"
+AS_READ = "_as_read_"  # prefix: an item's sale_price and quantity as the file had them
+CONVERTED = ("sale_price", "quantity")  # the item columns typed on reading, kept AS_READ too
 
 _AWARE = (
     "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%:z", "%Y%m%dT%H%M%S%.f%:z",
@@ -362,6 +364,11 @@ def _typed(table: Table, frame: pl.DataFrame, present: set[str]) -> pl.DataFrame
         exprs.append(_count("quantity").alias("quantity") if "quantity" in present else pl.lit(1).alias("quantity"))
         has_rule = "status" in present or "returned_at" in present
         exprs.append(_returned(present).alias("returned") if has_rule else pl.lit(None, pl.Boolean).alias("returned"))
+        # An item may still be refused after the join (unknown order or product): it is then
+        # shown as it came, so the text of what was converted stays with it until then. As
+        # categories: as text it would share, and so keep, the buffers of the whole file's text
+        # (200 MB more at the peak for the benchmark's 3M items; as categories 24 MB, 0.14 s).
+        exprs += [pl.col(name).cast(pl.Categorical).alias(AS_READ + name) for name in CONVERTED if name in present]
     helpers = [name for name in frame.columns if name.startswith("_") and name not in (ROW, SOURCE)]
     return frame.with_columns(exprs).drop(helpers)
 

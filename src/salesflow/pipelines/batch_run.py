@@ -101,7 +101,8 @@ class BatchRun:
                 checked = frames.read_checked(stream, key, table, settings.columns.get(table, {}))
             self.checked.append(checked)
             name = key.removeprefix(RAW_PREFIX)
-            self._write_later(f"validated/{self.batch_id}/{name.removesuffix('.csv')}.parquet", checked.valid)
+            valid = checked.valid.drop(_as_read(checked.valid))
+            self._write_later(f"validated/{self.batch_id}/{name.removesuffix('.csv')}.parquet", valid)
             self.refused[checked.key] = checked.rejected
         self.counts["validate"] = {
             "files": len(self.checked),
@@ -331,11 +332,16 @@ class BatchRun:
             pl.when(~pl.col("_order_known")).then(pl.lit(RowReason.UNKNOWN_ORDER.value)),
             pl.when(~pl.col("_product_known")).then(pl.lit(RowReason.UNKNOWN_PRODUCT.value)),
         ).list.drop_nulls()
+        as_read = set(_as_read(unknown))
         as_text = unknown.with_columns(reasons.alias(frames.REASONS)).select(
             frames.ROW,
             frames.SOURCE,
             frames.REASONS,
-            *(pl.col(c).cast(pl.String) for c in unknown.columns if not c.startswith("_") and c != "returned"),
+            *(
+                pl.col(frames.AS_READ + c if frames.AS_READ + c in as_read else c).cast(pl.String).alias(c)
+                for c in unknown.columns
+                if not c.startswith("_") and c != "returned"
+            ),
         )
         for (source,), rows in as_text.group_by(frames.SOURCE):
             refused = rows.drop(frames.SOURCE)
@@ -411,7 +417,12 @@ class BatchRun:
 def _for_state(frame: pl.DataFrame) -> pl.DataFrame:
     """The columns later steps and batches use: the text the returned flag was read from, and
     where each row came from, are left behind (less to join, hold and write)."""
-    return frame.drop(frames.ROW, frames.SOURCE, "status", "returned_at", strict=False)
+    return frame.drop(frames.ROW, frames.SOURCE, "status", "returned_at", *_as_read(frame), strict=False)
+
+
+def _as_read(frame: pl.DataFrame) -> list[str]:
+    """The columns that keep converted values' text until the rows can no longer be refused."""
+    return [name for name in frame.columns if name.startswith(frames.AS_READ)]
 
 
 def _empty_orders() -> pl.DataFrame:
