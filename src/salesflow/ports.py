@@ -199,8 +199,9 @@ class ChangeFeed(Protocol):
         """The highest sequence so far (0 when none) and its event time."""
         ...
 
-    def event_time(self, sequence: int) -> str | None:
-        """When the change with this sequence committed, or None."""
+    def first_event_time_after(self, sequence: int) -> str | None:
+        """When the first change after this sequence committed, or None when there is none
+        (the next sequence itself need not exist: nothing here assumes sequences without gaps)."""
         ...
 
 

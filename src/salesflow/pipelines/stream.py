@@ -153,7 +153,7 @@ class StreamPipeline:
         change not in the lake yet)."""
         written = self.lake.written_through()
         newest, _ = self.feed.newest()
-        oldest_waiting = self.feed.event_time(written + 1) if newest > written else None
+        oldest_waiting = self.feed.first_event_time_after(written) if newest > written else None
         lag_seconds = 0.0
         if oldest_waiting is not None:
             lag_seconds = max(0.0, (datetime.now(UTC) - event_moment(oldest_waiting)).total_seconds())

@@ -56,10 +56,10 @@ class SqliteChangeFeed:
         ).to_pylist()
         return (0, None) if not found else (int(found[0]["sequence"]), str(found[0]["committed_at"]))
 
-    def event_time(self, sequence: int) -> str | None:
+    def first_event_time_after(self, sequence: int) -> str | None:
         found = self._reader.query(
             "SELECT m.committed_at FROM change_log AS c JOIN commits AS m ON m.id = c.commit_id"
-            f" WHERE c.sequence = {int(sequence)}"
+            f" WHERE c.sequence > {int(sequence)} ORDER BY c.sequence LIMIT 1"
         ).to_pylist()
         return None if not found else str(found[0]["committed_at"])
 
