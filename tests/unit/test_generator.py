@@ -10,6 +10,7 @@ exactly like what the orders pipeline stores.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -276,11 +277,19 @@ def test_durations_that_are_not_are_refused(text: str) -> None:
 def test_the_demo_generator_fills_the_table_from_a_thread(tmp_path: Path) -> None:
     app = build_app(load_settings(tmp_path))
     try:
-        thread = run_demo_generator(app, threading.Event(), rate=50, seconds=0.2)
+        said: list[str] = []
+        thread = run_demo_generator(app, threading.Event(), said.append, rate=50, seconds=0.6, every=0.2)
         thread.join(timeout=5)
         assert not thread.is_alive()
         [execution] = app.ledger.executions()
         assert (execution.pipeline, execution.status) == (PIPELINE, ExecutionStatus.SUCCEEDED)
         assert execution.checkpoint > 0
+        # The terminal hears when it starts, how far it is, and what it wrote in the end.
+        assert said[0] == "demo: generating 50 orders a second for 0.6 s (some updates, deletes and invalid ones)"
+        assert len(said) >= 3
+        assert all(line.startswith("demo: ") and " writes in " in line for line in said[1:-1])
+        summary = re.match(r"demo: (\d+) orders, \d+ updates, \d+ deletes and \d+ invalid records in \d+ s; ", said[-1])
+        assert summary, said[-1]
+        assert int(summary[1]) > 0
     finally:
         app.close()

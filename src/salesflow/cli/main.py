@@ -197,7 +197,7 @@ def run(
                 if demo_mode:
                     from salesflow.runtime.generator import run_demo_generator
 
-                    run_demo_generator(current_app(), runner.stop)
+                    run_demo_generator(current_app(), runner.stop, lambda line: render.err.print(render.escape(line)))
                 render.err.print("watching the bucket and streaming changes into the lake; press Ctrl-C to stop")
                 runner.watch()
                 for thread in threads:

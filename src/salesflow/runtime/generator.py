@@ -579,17 +579,38 @@ def generate_orders(
     return Generator(app.store, app.ledger, options, stop, progress, retry=app.orders.settings.retry).run()
 
 
-def run_demo_generator(app: App, stop: threading.Event, rate: float = 50, seconds: float = 30) -> threading.Thread:
+def run_demo_generator(
+    app: App,
+    stop: threading.Event,
+    say: Callable[[str], None] = lambda _: None,
+    rate: float = 50,
+    seconds: float = 30,
+    every: float = 10,
+) -> threading.Thread:
     """Start the generator in a daemon thread for ``salesflow run --demo``: ``seconds`` of orders
-    into the table, with a few updates, deletes and invalid records, until done or ``stop`` is set."""
+    into the table, with a few updates, deletes and invalid records, until done or ``stop`` is set.
+    ``say`` is told when it starts, how far it is every ``every`` seconds, and what it wrote, so
+    that a new user sees the data flow in the terminal too."""
     options = GeneratorOptions(rate=rate, duration=seconds, updates=0.1, deletes=0.02, invalid=0.05)
+    next_report = [every]
+
+    def report(stats: GeneratorStats) -> None:
+        if stats.elapsed >= next_report[0] and stats.elapsed < seconds:
+            next_report[0] += every
+            say(f"demo: {stats.written:,} writes in {stats.elapsed:.0f} s, {stats.rate:,.0f}/s")
 
     def generate() -> None:
         # Its own connection: a SQLite connection holds one transaction at a time, and the
         # runner's thread is using the app's.
         ledger = SqliteOrderLedger(connect(app.settings.database))
+        say(f"demo: generating {rate:g} orders a second for {seconds:g} s (some updates, deletes and invalid ones)")
         try:
-            Generator(app.store, ledger, options, stop, retry=app.orders.settings.retry).run()
+            stats = Generator(app.store, ledger, options, stop, report, retry=app.orders.settings.retry).run()
+            say(
+                f"demo: {stats.inserted:,} orders, {stats.updated:,} updates, {stats.deleted:,} deletes and "
+                f"{stats.invalid:,} invalid records in {stats.elapsed:.0f} s; each change streams into the lake "
+                '(`salesflow stream status`, `salesflow sql "SELECT * FROM orders_current"`)'
+            )
         except SalesflowError as exc:
             log.warning("the demo generator stopped: %s", exc)
         finally:
