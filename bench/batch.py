@@ -27,6 +27,8 @@ This depends on salesflow only through its CLI and those two tables.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import shutil
@@ -162,7 +164,8 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
             problems = compare_kpis(kpis, read_parquet_kpis(runs / f"polars-{round_}"), rounding)
             outcome.problems.extend(f"salesflow in {home}: {problem}" for problem in problems)
             checked_ok += not problems
-            if not args.keep_runs and not problems:  # a home whose KPIs are wrong stays, to be looked at
+            last_round = round_ == args.rounds and kind == "landed"  # its state serves the later batches
+            if not args.keep_runs and not problems and not last_round:  # a home with wrong KPIs stays, to be seen
                 shutil.rmtree(home, ignore_errors=True)
         if not args.skip_pandas:
             say(f"round {round_}/{args.rounds}: pandas script")
@@ -172,6 +175,10 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
         )
 
     outcome.problems.extend(check_scripts(batch, runs, polars_runs, pandas_runs))
+    later = runs / f"salesflow-landed-{args.rounds}"
+    if (later / "salesflow.db").exists():
+        say("later batches: 2 orders and 2 items on the state of the last landed run, then 2 products too")
+        later_batches(outcome, cli, batch, later, log)
     if rounding:
         example = sorted(rounding)[0]
         outcome.notes.append(
@@ -271,6 +278,48 @@ def report(
         f"{summary['total_revenue']}, {summary['total_items_sold']:,} items sold; {summary['engine']}"
         + (f", {pandas_runs[0][1]['engine']}." if pandas_runs else ".")
     )
+
+
+def later_batches(outcome: Outcome, cli: Path, batch: Batch, home: Path, log: IO[bytes]) -> None:
+    """Two small batches on top of the big one's state, as a pipeline fed every few minutes
+    sees them: 2 orders with an item each (2 dates to recompute), then the same with a
+    products.csv changing 2 products' category (every date with their items to recompute)."""
+    products = (batch.folder / "products.csv").read_text().splitlines()
+    header, first, second = products[0].split(","), products[1], products[2]
+    changed = [_with_category(line, header, "Later Category") for line in (first, second)]
+    ids = [next(csv.reader([line]))[header.index("product_id")] for line in (first, second)]
+    for label, with_products in (("2 orders and 2 items", False), ("the same with 2 changed products", True)):
+        tag = "p" if with_products else "o"
+        files = {
+            f"orders/later-{tag}.csv": "order_id,user_id,created_at\n"
+            f"later-{tag}1,u1,2024-02-01T10:00:00\nlater-{tag}2,u2,2024-02-02T11:00:00\n",
+            f"order_items/later-{tag}.csv": "order_item_id,order_id,product_id,sale_price,quantity\n"
+            f"later-{tag}1,later-{tag}1,{ids[0]},10.00,1\nlater-{tag}2,later-{tag}2,{ids[1]},20.00,2\n",
+        }
+        if with_products:
+            files["products.csv"] = "\n".join([products[0], *changed]) + "\n"
+        for key, text in files.items():
+            target = home / "bucket" / "raw-data" / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        try:
+            measured = measure([("run", [str(cli), "--home", str(home), "run", "--once"])], log=log)
+        except CommandFailed as exc:
+            outcome.problems.append(f"later batch ({label}): {exc}")
+            return
+        outcome.row(
+            f"a later batch of {label}, on the state of {batch.orders:,} orders: `run --once` time, peak RSS",
+            f"{measured.seconds:.2f} s, {mb(measured.peak_rss)}",
+            "for comparison",
+        )
+
+
+def _with_category(line: str, header: list[str], category: str) -> str:
+    fields = next(csv.reader([line]))
+    fields[header.index("category")] = category
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()
 
 
 # -- input ------------------------------------------------------------------------
