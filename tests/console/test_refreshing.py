@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import queue
+import threading
 import time
 from typing import Any
 
@@ -66,11 +68,20 @@ def test_a_failed_reading_is_raised_to_the_page() -> None:
 def test_the_stream_probe_logs_a_problem_once_until_it_changes_or_comes_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    problems = iter(["lake locked", "lake locked", "lake locked", "disk gone", None, "disk gone"])
+    # Each reading takes the next outcome from `outcomes`, and says when it starts: once the
+    # next one has started, the one before is the probe's latest, so each status() call below
+    # sees exactly one reading.
+    outcomes: queue.Queue[str | None] = queue.Queue()
+    started = threading.Semaphore(0)
+    done = "done"
 
     class Stream:
         def status(self) -> dict[str, Any]:
-            problem = next(problems)
+            started.release()
+            problem = outcomes.get()
+            if problem == done:
+                outcomes.put(done)  # for any reading after it, until the probe stops
+                return {}
             if problem:
                 raise OSError(problem)
             return {"lag_changes": 0}
@@ -79,14 +90,21 @@ def test_the_stream_probe_logs_a_problem_once_until_it_changes_or_comes_back(
             pass
 
     probe = StreamProbe(Stream, max_age=0)  # type: ignore[arg-type]
+    answers = []
     try:
         with caplog.at_level(logging.ERROR):
-            answers = []
-            for _ in range(6):
-                probe._reading = Refreshing(probe._read, every=3600)  # a fresh reading per call
+            for number, problem in enumerate(
+                ["lake locked", "lake locked", "lake locked", "disk gone", None, "disk gone"]
+            ):
+                outcomes.put(problem)
+                if number:  # the first call waits for the first reading itself
+                    assert started.acquire(timeout=10)  # the next reading started: this one is kept
                 answers.append(probe.status())
-                probe._reading.close()
+                if not number:
+                    assert started.acquire(timeout=10)  # the first reading's start
+                    assert started.acquire(timeout=10)  # and the second's: the first is kept
     finally:
+        outcomes.put(done)
         probe.close()
 
     assert answers == [None, None, None, None, {"lag_changes": 0}, None]
