@@ -177,6 +177,27 @@ def test_a_later_batch_replaces_an_item_and_an_order_moved_to_another_date(app: 
     }
 
 
+def test_an_order_moved_to_another_date_leaves_its_old_date_recomputed_on_its_own(app: App) -> None:
+    # Nothing else of the second batch is on the old date: only the order's move tells it.
+    put_all(
+        app,
+        {
+            "raw-data/products.csv": PRODUCTS,
+            "raw-data/orders/a.csv": f"{ORDERS_HEADER}O1,U1,2026-05-01\nO2,U2,2026-05-03\n",
+            "raw-data/order_items/a.csv": f"{ITEMS_HEADER}I1,O1,P1,5.00,1\nI2,O2,P1,3.00,1\n",
+        },
+    )
+    run_ok(app)
+    put(app, "raw-data/orders/b.csv", f"{ORDERS_HEADER}O1,U1,2026-05-02\n")
+    put(app, "raw-data/order_items/b.csv", f"{ITEMS_HEADER}I2,O2,P1,3.00,2\n")
+    run_ok(app)
+
+    assert days(app) == {
+        "2026-05-02": (1, "5.00", 1, "0.0000", 1),  # O1, moved here: 05-01 has no order left
+        "2026-05-03": (1, "6.00", 2, "0.0000", 1),  # O2: 2 x 3.00
+    }
+
+
 def test_a_state_stored_as_parquet_by_an_earlier_version_is_read_by_the_next_batch(app: App) -> None:
     """Until 2026-11-26 the state was Parquet (processed/state/<table>/<batch>.parquet, with the
     row numbers and sources of its rows); a home left so goes on from it."""

@@ -363,26 +363,34 @@ class BatchRun:
         """The dates whose KPIs this batch may change: those of the orders it brought, of the
         orders of the items it brought, of the orders with an item of a product it brought, and
         the dates an order or item it changed was on before. (A date with no line of these is
-        only recomputed for nothing.)"""
+        only recomputed for nothing.)
+
+        As soon as they hold every date of the orders, stored and new, the rest is not looked
+        for: a 1M-order batch delivered again on its own state spent 1.9 s on hash joins that
+        could add no date."""
         orders = self.state.get(Table.ORDERS, _empty_orders())
+        stored_orders = self._stored(Table.ORDERS)
+        every = _dates(orders) | (_dates(stored_orders) if stored_orders is not None else set())
+        touched = _dates(new[Table.ORDERS]) if Table.ORDERS in new else set()
+        if touched >= every:
+            return touched
         items = self.state.get(Table.ORDER_ITEMS, _empty_items())
-        order_ids = [new[t].get_column("order_id") for t in (Table.ORDERS, Table.ORDER_ITEMS) if t in new]
+        order_ids = [new[Table.ORDER_ITEMS].get_column("order_id")] if Table.ORDER_ITEMS in new else []
         if Table.PRODUCTS in new:
             with_product = pl.col("product_id").is_in(new[Table.PRODUCTS].get_column("product_id").implode())
             order_ids.append(items.filter(with_product).get_column("order_id"))
-        affected = pl.concat(order_ids or [pl.Series("order_id", [], pl.String)]).unique()
-        touched = _dates(orders.filter(pl.col("order_id").is_in(affected.implode())))
+        if order_ids:
+            affected = pl.concat(order_ids).unique()
+            touched |= _dates(orders.filter(pl.col("order_id").is_in(affected.implode())))
+        if stored_orders is None or touched >= every:
+            return touched
         stored_items = self._stored(Table.ORDER_ITEMS)
         if Table.ORDER_ITEMS in new and stored_items is not None:  # an item moved to another order
             key = self._key(Table.ORDER_ITEMS)
             before = stored_items.join(new[Table.ORDER_ITEMS].select(key), on=key).select("order_id")
-            stored_orders = self._stored(Table.ORDERS)
-            if stored_orders is not None:
-                touched |= _dates(stored_orders.join(before.unique(), on="order_id"))
+            touched |= _dates(stored_orders.join(before.unique(), on="order_id"))
         if Table.ORDERS in new:  # an order that moved to another date leaves its old date to recompute
-            stored = self._stored(Table.ORDERS)
-            if stored is not None:
-                touched |= _dates(stored.join(new[Table.ORDERS].select("order_id"), on="order_id"))
+            touched |= _dates(stored_orders.join(new[Table.ORDERS].select("order_id"), on="order_id"))
         return touched
 
     def _on_dates(self, orders: pl.DataFrame, dates: set[date]) -> tuple[pl.DataFrame, pl.DataFrame]:
