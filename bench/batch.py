@@ -177,7 +177,7 @@ def run(args: argparse.Namespace, work: Path, log: IO[bytes], say: Callable[[str
     outcome.problems.extend(check_scripts(batch, runs, polars_runs, pandas_runs))
     later = runs / f"salesflow-landed-{args.rounds}"
     if (later / "salesflow.db").exists():
-        say("later batches: 2 orders and 2 items on the state of the last landed run, then 2 products too")
+        say("later batches on the state of the last landed run: 2 orders, the same with 2 products, all again")
         later_batches(outcome, cli, batch, later, log)
     if rounding:
         example = sorted(rounding)[0]
@@ -281,10 +281,11 @@ def report(
 
 
 def later_batches(outcome: Outcome, cli: Path, batch: Batch, home: Path, log: IO[bytes], repeats: int = 3) -> None:
-    """Two small batches on top of the big one's state, as a pipeline fed every few minutes
-    sees them: 2 orders with an item each (2 dates to recompute), then the same with a
-    products.csv changing 2 products' category (every date with their items to recompute).
-    Each runs ``repeats`` times on a fresh copy of the home (the median is reported)."""
+    """Later batches on top of the big one's state: two small ones, as a pipeline fed every few
+    minutes sees them (2 orders with an item each: 2 dates to recompute; the same with a
+    products.csv changing 2 products' category: every date with their items), and the whole
+    batch delivered again (every row replaced by itself). Each runs ``repeats`` times on a
+    fresh copy of the home (the median is reported)."""
     products = (batch.folder / "products.csv").read_text().splitlines()
     header, first, second = products[0].split(","), products[1], products[2]
     changed = [_with_category(line, header, "Later Category") for line in (first, second)]
@@ -296,16 +297,25 @@ def later_batches(outcome: Outcome, cli: Path, batch: Batch, home: Path, log: IO
         f"later-1,later-1,{ids[0]},10.00,1\nlater-2,later-2,{ids[1]},20.00,2\n",
     }
     with_products = {**files, "products.csv": "\n".join([products[0], *changed]) + "\n"}
+    again: dict[str, str | Path] = {key: path for path, key in batch.files()}  # keys with raw-data/
     copy = home.with_name(home.name + "-later")
-    for label, landing in (("2 orders and 2 items", files), ("the same with 2 changed products", with_products)):
+    landings: tuple[tuple[str, dict[str, str | Path]], ...] = (
+        ("2 orders and 2 items", {f"raw-data/{key}": text for key, text in files.items()}),
+        ("the same with 2 changed products", {f"raw-data/{key}": text for key, text in with_products.items()}),
+        (f"all {batch.orders:,} orders again", again),
+    )
+    for label, landing in landings:
         runs: list[Measurement] = []
         for _ in range(repeats):
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(home, copy)
-            for key, text in landing.items():
-                target = copy / "bucket" / "raw-data" / key
+            for key, content in landing.items():
+                target = copy / "bucket" / key
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
+                if isinstance(content, Path):
+                    shutil.copy(content, target)
+                else:
+                    target.write_text(content)
             try:
                 runs.append(measure([("run", [str(cli), "--home", str(copy), "run", "--once"])], log=log))
             except CommandFailed as exc:
