@@ -122,8 +122,8 @@ def run(
         bool,
         typer.Option(
             "--demo",
-            help="On first start, drop sample order files (good and bad) into the bucket; "
-            "then generate orders for 30 s so data flows into the lake.",
+            help="On first start, drop sample files (good and bad) into the bucket: order documents, "
+            "and a batch of CSVs for the KPIs; then generate orders for 30 s so data flows into the lake.",
         ),
     ] = False,
     host: Annotated[
