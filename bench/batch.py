@@ -290,18 +290,18 @@ def later_batches(outcome: Outcome, cli: Path, batch: Batch, home: Path, log: IO
     header, first, second = products[0].split(","), products[1], products[2]
     changed = [_with_category(line, header, "Later Category") for line in (first, second)]
     ids = [next(csv.reader([line]))[header.index("product_id")] for line in (first, second)]
-    files = {
-        "orders/later.csv": "order_id,user_id,created_at\n"
+    files: dict[str, str | Path] = {
+        "raw-data/orders/later.csv": "order_id,user_id,created_at\n"
         "later-1,u1,2024-02-01T10:00:00\nlater-2,u2,2024-02-02T11:00:00\n",
-        "order_items/later.csv": "order_item_id,order_id,product_id,sale_price,quantity\n"
+        "raw-data/order_items/later.csv": "order_item_id,order_id,product_id,sale_price,quantity\n"
         f"later-1,later-1,{ids[0]},10.00,1\nlater-2,later-2,{ids[1]},20.00,2\n",
     }
-    with_products = {**files, "products.csv": "\n".join([products[0], *changed]) + "\n"}
-    again: dict[str, str | Path] = {key: path for path, key in batch.files()}  # keys with raw-data/
+    with_products = {**files, "raw-data/products.csv": "\n".join([products[0], *changed]) + "\n"}
+    again: dict[str, str | Path] = {key: path for path, key in batch.files()}
     copy = home.with_name(home.name + "-later")
-    landings: tuple[tuple[str, dict[str, str | Path]], ...] = (
-        ("2 orders and 2 items", {f"raw-data/{key}": text for key, text in files.items()}),
-        ("the same with 2 changed products", {f"raw-data/{key}": text for key, text in with_products.items()}),
+    landings = (
+        ("2 orders and 2 items", files),
+        ("the same with 2 changed products", with_products),
         (f"all {batch.orders:,} orders again", again),
     )
     for label, landing in landings:
