@@ -67,7 +67,7 @@ def test_a_document_becomes_json_lines_with_the_same_records_in_order(aws: AwsWo
 
 
 def test_the_packaged_sample_splits_like_the_embedded_face_reads_it(aws: AwsWorld) -> None:
-    document = resources.files("salesflow.samples").joinpath("orders-2026-11-01.json").read_bytes()
+    document = resources.files("salesflow.samples").joinpath("orders", "orders-2026-11-01.json").read_bytes()
     put(aws, "orders/sample.json", document)
 
     reply = split_document.handle(event(aws, "orders/sample.json"), aws.s3)

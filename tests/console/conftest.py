@@ -44,7 +44,7 @@ def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     app = build_app(settings)
     try:
         for name in SAMPLES:
-            _put(app, f"orders/{name}", resources.files("salesflow.samples").joinpath(name).read_bytes())
+            _put(app, f"orders/{name}", resources.files("salesflow.samples").joinpath("orders", name).read_bytes())
         hostile = {
             "contact-info": {"name": HOSTILE_NAME, "email": "not-an-email"},
             "order-info": {"order-id": "X1", "item-id": "1", "item-desc": HOSTILE_ITEM, "qty": 1},

@@ -7,29 +7,28 @@ from __future__ import annotations
 from importlib import resources
 from importlib.abc import Traversable
 
-from salesflow.domain.batch import RAW_PREFIX
 from salesflow.runtime.bootstrap import App
 from salesflow.runtime.runner import ORDERS_PREFIX
 
 
 def drop_samples(app: App) -> list[str]:
-    """Put the bundled samples in the bucket unless this home has run before; return their keys."""
+    """Put the bundled samples in the bucket unless this home has run before; return their keys
+    (each sample's path under salesflow/samples/: orders/... and raw-data/...)."""
     if app.ledger.executions(limit=1) or any(True for _ in app.store.list(ORDERS_PREFIX)):
         return []
-    samples = resources.files("salesflow.samples")
     dropped = []
-    for key, sample in [*_files(samples, ORDERS_PREFIX), *_files(samples / RAW_PREFIX.rstrip("/"), RAW_PREFIX)]:
+    for key, sample in _files(resources.files("salesflow.samples")):
         with sample.open("rb") as stream:
             app.store.put(key, stream)
         dropped.append(key)
     return dropped
 
 
-def _files(folder: Traversable, prefix: str) -> list[tuple[str, Traversable]]:
-    """The sample files in folder and its subfolders, with their keys under prefix, by key."""
+def _files(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
+    """The files in folder and its subfolders, by key (their path under it)."""
     found = []
     for entry in folder.iterdir():
-        if entry.name.startswith(("_", ".")) or (prefix == ORDERS_PREFIX and entry.is_dir()):
+        if entry.name.startswith(("_", ".")):
             continue
         if entry.is_dir():
             found += _files(entry, f"{prefix}{entry.name}/")
