@@ -26,6 +26,11 @@ def fill(home: Home, commit_times: list[str]) -> None:
         assert cli(home.path, "run", "--once").code == 0
 
 
+def committed_ago(hours: int) -> str:
+    """A commit time as the ledger writes it, so many hours before now."""
+    return f"{datetime.now(UTC) - timedelta(hours=hours):%Y-%m-%dT%H:%M:%S.000Z}"
+
+
 def partitions(home: Home) -> dict[tuple[str, str], int]:
     result = cli(home.path, "lake", "partitions", "--json")
     assert result.code == 0, result.stderr
@@ -33,9 +38,9 @@ def partitions(home: Home) -> dict[tuple[str, str], int]:
 
 
 def test_stream_status_before_and_after_run_once(home: Home, commit_times: list[str]) -> None:
-    commit_times[:] = [f"{datetime.now(UTC) - timedelta(hours=2):%Y-%m-%dT%H:%M:%S.000Z}"]
+    commit_times[:] = [committed_ago(hours=2)]
     home.put(("a", 1, 0), ("b", 2, 1))
-    commit_times[:] = [f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.000Z}"]
+    commit_times[:] = [committed_ago(hours=0)]
     home.delete("a")
 
     before = cli(home.path, "stream", "status", "--json")
@@ -108,7 +113,7 @@ def test_an_empty_home_has_no_partitions_and_nothing_to_compact(tmp_path: Path) 
 
 
 def test_the_lag_in_seconds_does_not_count_on_sequences_without_gaps(home: Home, commit_times: list[str]) -> None:
-    commit_times[:] = [f"{datetime.now(UTC) - timedelta(hours=1):%Y-%m-%dT%H:%M:%S.000Z}"]
+    commit_times[:] = [committed_ago(hours=1)]
     home.put(("a", 1, 0), ("b", 2, 1))
     with closing(sqlite3.connect(home.settings.database)) as conn, conn:
         conn.execute("DELETE FROM change_log WHERE sequence = 1")  # a gap where the lake's next change would be
