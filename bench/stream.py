@@ -60,7 +60,7 @@ TARGET_QUERY_COMPACTED = 0.2
 TARGET_COMPACT = 15.0
 CHECK_ROWS, CHECK_FILES = 200_000, 40  # the lake orders_current is checked on
 # Part of the query lake's folder name: bump it when LAKE_SCHEMA or the rows change.
-LAKE_LAYOUT = "v3-deltas"
+LAKE_LAYOUT = "v4-through"
 
 POLL_SECONDS = 0.1
 UNITS_CURRENT = "SELECT product_name, SUM(quantity) FROM orders_current GROUP BY product_name"
@@ -457,9 +457,9 @@ def prepare_lake(work: Path, rows: int, files: int, seed: int, say: Callable[[st
     quantities 1 to 5, images as JSON; event times spread over 4 hours (one dt/hour
     partition each) when the files divide by 4. The folder's name carries LAKE_LAYOUT, so a
     lake written for an older schema is rebuilt (and the old one removed)."""
-    from deltalake import write_deltalake
+    from deltalake import CommitProperties, Transaction, write_deltalake
 
-    from salesflow.adapters.local.delta_lake import LAKE_WRITER
+    from salesflow.adapters.local.delta_lake import APP_ID, LAKE_WRITER
 
     home = work / f"stream-lake-{rows}-files{files}-seed{seed}-{LAKE_LAYOUT}"
     if (home / "lake" / "orders" / "_delta_log").exists():
@@ -479,8 +479,17 @@ def prepare_lake(work: Path, rows: int, files: int, seed: int, say: Callable[[st
     base, extra = divmod(rows, files)
     for number in range(files):
         size = base + (1 if number < extra else 0)
+        # Each append records the last sequence it holds, as the stream's do (compaction's mark).
+        through = CommitProperties(
+            app_transactions=[Transaction(app_id=APP_ID, version=maker.next_sequence + size - 1)]
+        )
         write_deltalake(
-            table, maker.next(size), mode="append", partition_by=["dt", "hour"], writer_properties=LAKE_WRITER
+            table,
+            maker.next(size),
+            mode="append",
+            partition_by=["dt", "hour"],
+            writer_properties=LAKE_WRITER,
+            commit_properties=through,
         )
         if (number + 1) % 200 == 0:
             say(f"  {number + 1:,} of {files:,} files ({time.perf_counter() - started:.0f} s)")

@@ -221,7 +221,8 @@ class Lake(Protocol):
         ...
 
     def compact(self, partitions: Sequence[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
-        """Merge the small files of the given (dt, hour) partitions (all when None)."""
+        """Merge the small files of the given (dt, hour) partitions (all when None), setting
+        apart the changes a later change replaced."""
         ...
 
     def vacuum(self) -> int:

@@ -23,11 +23,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from salesflow.adapters.local import sqlite_ledger
 from salesflow.adapters.local.delta_lake import DeltaLake
+from salesflow.adapters.local.lake_compaction import COMPACTION_APP
 from salesflow.adapters.local.sqlite_changes import SqliteChangeFeed
 from salesflow.adapters.local.sqlite_db import connect
 from salesflow.adapters.local.sqlite_ledger import SqliteOrderLedger
@@ -305,12 +307,14 @@ def test_reads_are_limited_to_read_rows(home: Home) -> None:
 # -- (c) poison changes -------------------------------------------------------------------
 
 
-def insert_by_hand(home: Home, order_id: str, image: str) -> None:
+def insert_by_hand(home: Home, order_id: str, image: str, replacing: int | None = None) -> None:
+    """A change the ledger would never write (``replacing``: the sequence it replaced)."""
     with closing(sqlite3.connect(home.settings.database)) as conn, conn:
         conn.execute("INSERT INTO commits (committed_at) VALUES ('2026-11-25T10:00:00.000Z')")
         conn.execute(
-            "INSERT INTO change_log (order_id, image, commit_id) VALUES (?, ?, (SELECT max(id) FROM commits))",
-            (order_id, image),
+            "INSERT INTO change_log (order_id, image, commit_id, prev_sequence)"
+            " VALUES (?, ?, (SELECT max(id) FROM commits), ?)",
+            (order_id, image, replacing),
         )
 
 
@@ -351,12 +355,14 @@ def test_a_poison_change_goes_to_the_error_table_and_later_changes_still_reach_t
 def test_draining_the_stream_loads_neither_pandas_nor_duckdb_for_ordinary_changes(home: Home) -> None:
     """The stream's memory: pandas (about 40 MB here, which pyarrow loads quietly for many
     conversions of Python values) is never loaded, DuckDB (about 70 MB) only once a change is
-    out of the ordinary, and Arrow allocates from jemalloc. A drain with status readings, in a
-    process of its own, says so."""
+    out of the ordinary, and Arrow allocates from jemalloc. A drain with status readings and a
+    compaction (which the stream runs itself once an hour is crowded), in a process of its own,
+    says so."""
     script = (
         "import sys; from pathlib import Path; from salesflow.runtime.settings import Settings; "
         "from salesflow.runtime.stream import build_stream; "
         "stream = build_stream(Settings(home=Path(sys.argv[1]))); stream.drain(); stream.status(); "
+        "lake = stream.lake; lake.compact([(p['dt'], p['hour']) for p in lake.partitions()]); "
         "import pyarrow; print(stream.counters.written, stream.counters.errors, 'pandas' in sys.modules, "
         "'duckdb' in sys.modules, pyarrow.default_memory_pool().backend_name)"
     )
@@ -521,6 +527,150 @@ def test_queries_during_compaction_see_every_row_once(home: Home, commit_times: 
     assert any(during for during, _ in answers), "no query ran while compaction did: the test proved nothing"
     assert all(answer == [(count, units)] for _, answer in answers), [a for a in answers if a[1] != [(count, units)]]
     assert home.sequences_in_lake() == home.all_sequences()
+
+
+hours = st.integers(0, 3).map(lambda hour: ("hour", hour))
+upkeep = st.sampled_from([("compact", "crowded"), ("compact", "every")])
+operations_over_hours = st.lists(
+    st.one_of(puts, puts, deletes, st.just(("drain", [])), hours, upkeep), min_size=1, max_size=16
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations_over_hours)
+def test_after_any_writes_and_compactions_the_lake_equals_the_orders_table(
+    tmp_path_factory: pytest.TempPathFactory, operations: list[tuple[str, Any]]
+) -> None:
+    # Compaction sets replaced changes apart and records up to where it checked: whatever the
+    # order of writes, hours and compactions (an update may land in a later hour than the row
+    # it replaces, after that hour was compacted), orders_current must still be the table.
+    home = Home(tmp_path_factory.mktemp("home"))
+    stream = home.stream()
+    lake = DeltaLake(home.settings.lake)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            times = fake_commit_times(patch)
+            times[:] = ["2026-11-25T00:00:00.000Z"]
+            for kind, argument in operations:
+                if kind == "put":
+                    home.put(*argument)
+                elif kind == "delete":
+                    home.delete(*argument)
+                elif kind == "hour":
+                    times[:] = [f"2026-11-25T{argument:02d}:00:00.000Z"]
+                elif kind == "compact":
+                    stream.drain()
+                    lake.compact(None if argument == "crowded" else [(p["dt"], p["hour"]) for p in lake.partitions()])
+                else:
+                    stream.drain()
+            stream.drain()
+
+        assert lake_orders(home) == table_orders(home)
+        assert home.sequences_in_lake() == home.all_sequences()
+        lake.compact([(p["dt"], p["hour"]) for p in lake.partitions()])
+        assert lake_orders(home) == table_orders(home)
+        assert home.sequences_in_lake() == home.all_sequences()
+        _, plan = lake.current_plan()
+        assert plan.replacing == [], "after every hour is compacted, no change is left to look for"
+    finally:
+        stream.close()
+        home.close()
+
+
+def test_compaction_sets_replaced_and_removed_changes_apart(home: Home, commit_times: list[str]) -> None:
+    commit_times[:] = ["2026-11-25T00:00:00.000Z"]
+    home.put(("a", 1, 0), ("b", 2, 0), ("c", 3, 0))
+    home.drain()
+    home.put(("a", 4, 0))  # replaces a's insert
+    home.delete("b")  # replaces b's insert; the removal itself is not current either
+    home.drain()
+    lake = DeltaLake(home.settings.lake)
+
+    [done] = lake.compact()
+
+    assert (done["removed"], done["added"], done["current_rows"], done["superseded_rows"]) == (2, 2, 2, 3)
+    hour = home.settings.lake / "orders" / "dt=2026-11-25" / "hour=00"
+    [current] = hour.glob("*.current.parquet")
+    [superseded] = hour.glob("*.superseded.parquet")
+    kept = sorted((r["order_id"], r["event_type"]) for r in pq.read_table(current).to_pylist())
+    assert kept == [("a", "MODIFY"), ("c", "INSERT")]
+    set_apart = sorted((r["order_id"], r["event_type"]) for r in pq.read_table(superseded).to_pylist())
+    assert set_apart == [("a", "INSERT"), ("b", "INSERT"), ("b", "REMOVE")]
+    assert growing_integers_as_deltas(current)
+    assert growing_integers_as_deltas(superseded)
+    last = home.all_sequences()[-1]
+    assert DeltaTable(lake.orders_path).transaction_version(COMPACTION_APP) == last  # up to where it checked
+    _, plan = lake.current_plan()
+    assert (plan.rows, plan.replacing) == ([str(current.resolve())], [])
+    assert lake_orders(home) == table_orders(home)
+
+
+def test_a_later_change_to_a_compacted_hour_splits_it_again_at_the_next_compaction(
+    home: Home, commit_times: list[str]
+) -> None:
+    commit_times[:] = ["2026-11-25T00:00:00.000Z"]
+    home.put(("a", 1, 0), ("b", 2, 0))
+    home.drain()
+    home.put(("c", 3, 0))
+    home.drain()
+    lake = DeltaLake(home.settings.lake)
+    lake.compact()  # hour 00: one .current file with a, b, c
+    commit_times[:] = ["2026-11-25T01:00:00.000Z"]
+    home.put(("a", 5, 0))  # replaces a row of hour 00's .current file, from hour 01
+    home.drain()
+    home.put(("d", 1, 0))
+    home.drain()
+    _, plan = lake.current_plan()
+    assert len(plan.replacing) == 2, "the two appended files may hold changes replacing hour 00's rows"
+    assert lake_orders(home) == table_orders(home)
+
+    done = lake.compact([("2026-11-25", "01")])
+
+    assert [(d["hour"], d["current_rows"], d["superseded_rows"]) for d in done] == [("00", 2, 1), ("01", 2, 0)]
+    files, plan = lake.current_plan()
+    # The old file stays until vacuum, out of the version.
+    hour00 = {f.rsplit(".", 2)[1]: f for f in files if "/hour=00/" in f}
+    assert sorted(hour00) == ["current", "superseded"]
+    assert [r["order_id"] for r in pq.read_table(hour00["superseded"]).to_pylist()] == ["a"]
+    assert hour00["current"] in plan.rows
+    assert lake.current_plan()[1].replacing == []
+    assert lake_orders(home) == table_orders(home)
+    assert home.sequences_in_lake() == home.all_sequences()
+
+
+def test_an_hour_left_out_of_a_compaction_still_sees_what_replaced_its_rows(
+    home: Home, commit_times: list[str]
+) -> None:
+    commit_times[:] = ["2026-11-25T00:00:00.000Z"]
+    home.put(("a", 1, 0))  # hour 00: one file, so no compaction of crowded hours takes it
+    home.drain()
+    commit_times[:] = ["2026-11-25T01:00:00.000Z"]
+    home.put(("a", 2, 0))  # replaces hour 00's row, from hour 01
+    home.drain()
+    home.put(("b", 3, 0))
+    home.drain()
+    lake = DeltaLake(home.settings.lake)
+
+    assert [d["hour"] for d in lake.compact()] == ["01"]  # past this change, and hour 00 untouched
+
+    assert lake_orders(home) == table_orders(home)
+    assert [row[5] for row in lake_orders(home) if row[0] == "a"] == [2]
+
+
+def test_a_refused_change_replaces_the_row_it_changed_after_compaction_too(home: Home) -> None:
+    home.put(("p", 1, 0))
+    insert_by_hand(home, "p", "[1]", replacing=1)  # poison: to the error table, replacing p's insert
+    home.put(("q", 2, 0))
+    home.drain()
+    lake = DeltaLake(home.settings.lake)
+    assert lake.error_count() == 1
+    before = lake_orders(home)
+    assert [row[0] for row in before] == ["q"]  # p's image in the table is the poison: not in the lake
+
+    lake.compact([(p["dt"], p["hour"]) for p in lake.partitions()])
+
+    assert lake_orders(home) == before
+    assert lake.current_plan()[1].replacing == []
 
 
 # -- (f) restart ------------------------------------------------------------------------------

@@ -14,6 +14,6 @@ def sql_engine(settings: Settings) -> DuckSqlEngine:
 
     lake = lake_of(settings)
     source = LakeSource(
-        settings.lake, lake.files, empty_table(LAKE_SCHEMA), lake.error_files, empty_table(ERROR_SCHEMA)
+        settings.lake, lake.current_plan, empty_table(LAKE_SCHEMA), lake.error_files, empty_table(ERROR_SCHEMA)
     )
     return DuckSqlEngine(settings.database, lake=source)

@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 from deltalake import ColumnProperties, CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from salesflow.adapters.local import lake_compaction
+from salesflow.adapters.local.lake_compaction import DELTA_COLUMNS, CurrentPlan
 from salesflow.arrow_tables import from_stream
 from salesflow.domain.errors import TransientError
 
@@ -35,7 +37,7 @@ _DELTAS = ColumnProperties(dictionary_enabled=False, encoding="DELTA_BINARY_PACK
 LAKE_WRITER = WriterProperties(
     compression="ZSTD",
     compression_level=1,
-    column_properties={name: _DELTAS for name in ("sequence", "event_time", "prev_sequence")},
+    column_properties={name: _DELTAS for name in DELTA_COLUMNS},
 )
 
 
@@ -69,22 +71,16 @@ class DeltaLake:
     # -- upkeep -----------------------------------------------------------------------
 
     def compact(self, partitions: Sequence[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
-        """Merge each partition's files into as few as its size needs. Queries running
-        meanwhile keep reading the files of their version: vacuum removes old files only
-        after the retention, never at once."""
+        """Merge each partition's files, setting apart the changes a later one replaced
+        (see lake_compaction). Queries running meanwhile keep reading the files of their
+        version: vacuum removes old files only after the retention, never at once."""
         table = self._table(self.orders_path)
         if table is None:
             return []
         if partitions is None:
             partitions = [(p["dt"], p["hour"]) for p in self.partitions() if p["files"] > 1]
-        done = []
-        for dt, hour in partitions:
-            metrics = table.optimize.compact(
-                partition_filters=[("dt", "=", dt), ("hour", "=", hour)], writer_properties=LAKE_WRITER
-            )
-            done.append(
-                {"dt": dt, "hour": hour, "removed": metrics["numFilesRemoved"], "added": metrics["numFilesAdded"]}
-            )
+        done = lake_compaction.compact(table, self.orders_path, self.error_files(), partitions, APP_ID, PARTITIONS)
+        table.update_incremental()
         return done
 
     def compact_closed_hours(self, every_hour: bool = False) -> list[dict[str, Any]]:
@@ -137,6 +133,20 @@ class DeltaLake:
         """The Parquet files of the current version (for SQL over the lake)."""
         table = self._table(self.orders_path)
         return [] if table is None else [_local(uri) for uri in table.file_uris()]
+
+    def current_plan(self) -> tuple[list[str], CurrentPlan]:
+        """The files of the current version, and those of them orders_current reads (one
+        version for both, so a query naming both views sees one lake)."""
+        table = self._table(self.orders_path)
+        if table is None:
+            return [], CurrentPlan([], [])
+        files = lake_compaction.lake_files(table)
+        mark = table.transaction_version(lake_compaction.COMPACTION_APP) or 0
+        plan = lake_compaction.current_plan(files, mark)
+        local = self.orders_path.resolve()
+        return [str(local / f.path) for f in files], CurrentPlan(
+            [str(local / path) for path in plan.rows], [str(local / path) for path in plan.replacing]
+        )
 
     def error_files(self) -> list[str]:
         """The Parquet files of the error table's current version."""
