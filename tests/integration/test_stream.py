@@ -638,6 +638,24 @@ def test_a_later_change_to_a_compacted_hour_splits_it_again_at_the_next_compacti
     assert home.sequences_in_lake() == home.all_sequences()
 
 
+def test_an_hour_compacted_again_and_again_keeps_one_file_of_each_kind(home: Home, commit_times: list[str]) -> None:
+    # The stream compacts its current hour every compact_files flushes: the superseded
+    # files must be merged too, or each compaction would leave one more in the hour.
+    commit_times[:] = ["2026-11-25T00:00:00.000Z"]
+    lake = DeltaLake(home.settings.lake)
+    for round_ in range(3):
+        home.put(*[(f"o{round_}-{n}", 1, n) for n in range(3)])
+        home.drain()
+        home.put((f"o{round_}-0", 2, 0))  # an update: its insert is superseded
+        home.drain()
+        lake.compact([("2026-11-25", "00")])
+        kinds = sorted(f.rsplit(".", 2)[1] for f in lake.files())
+        assert kinds == ["current", "superseded"], kinds
+    assert lake.compact([("2026-11-25", "00")]) == []  # nothing left to merge
+    assert lake_orders(home) == table_orders(home)
+    assert home.sequences_in_lake() == home.all_sequences()
+
+
 def test_an_hour_left_out_of_a_compaction_still_sees_what_replaced_its_rows(
     home: Home, commit_times: list[str]
 ) -> None:

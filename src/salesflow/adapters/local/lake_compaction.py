@@ -65,6 +65,7 @@ class LakeFile:
     dt: str
     hour: str
     size: int
+    rows: int | None
     min_sequence: int | None
     max_sequence: int | None
 
@@ -93,7 +94,7 @@ class CurrentPlan:
 
 def lake_files(table: DeltaTable) -> list[LakeFile]:
     actions = from_stream(table.get_add_actions(flatten=True))
-    names = ("path", "partition.dt", "partition.hour", "size_bytes", "min.sequence", "max.sequence")
+    names = ("path", "partition.dt", "partition.hour", "size_bytes", "num_records", "min.sequence", "max.sequence")
     present = set(actions.column_names)
     columns = [actions.column(n).to_pylist() if n in present else [None] * actions.num_rows for n in names]
     return [LakeFile(*values) for values in zip(*columns, strict=True)]
@@ -144,14 +145,13 @@ def compact(
         settled = table.transaction_version(COMPACTION_APP) or 0
         files = lake_files(table)
         wanted = set(partitions)
-        merging = [f for f in files if f.partition in wanted and f.kind != "superseded"]
-        merging = [f for f in merging if not _already_compact(f, merging)]
+        merging = [f for p in sorted(wanted) for f in _to_merge([f for f in files if f.partition == p])]
         earlier = [f for f in files if f.kind == "current" and f not in merging]
         floors = [settled] if earlier or any(f.kind == "current" for f in merging) else []
         floors += [(f.min_sequence or 1) - 1 for f in merging if f.kind == "appended"]
-        if not floors:
+        if not floors and not merging:
             return []
-        replaced = _replaced_sequences(root, files, error_files, min(floors))
+        replaced = _replaced_sequences(root, files, error_files, min(floors, default=mark))
         groups: dict[tuple[str, str], list[LakeFile]] = {}
         for f in merging + [f for f in earlier if _was_hit(root, f, replaced)]:
             groups.setdefault(f.partition, []).append(f)
@@ -187,9 +187,17 @@ def _one_at_a_time(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _already_compact(file: LakeFile, merging: list[LakeFile]) -> bool:
-    """A partition's only file, already split: rewriting it would change nothing."""
-    return file.kind == "current" and sum(f.partition == file.partition for f in merging) == 1
+def _to_merge(partition: list[LakeFile]) -> list[LakeFile]:
+    """The files of a partition to merge: those the stream appended and the ones of
+    earlier compactions short of FILE_ROWS, unless that is at most one of each kind
+    already (rewriting them would change nothing). Superseded files are merged too:
+    the stream compacts its current hour every ``compact_files`` flushes, and each
+    compaction would otherwise leave one more."""
+    small = [f for f in partition if f.kind == "appended" or f.rows is None or f.rows < FILE_ROWS]
+    kinds = [f.kind for f in small]
+    if "appended" not in kinds and kinds.count("current") <= 1 and kinds.count("superseded") <= 1:
+        return []
+    return small
 
 
 def _replaced_sequences(root: Path, files: list[LakeFile], error_files: list[str], floor: int) -> np.ndarray:
@@ -317,6 +325,9 @@ def _split(root: Path, partition: tuple[str, str], files: list[LakeFile], replac
         rows = pq.ParquetFile(root / file.path).read()
         if not rows.schema.equals(schema):
             rows = rows.select(schema.names).cast(schema)
+        if file.kind == "superseded":  # replaced for good, whatever the changes read this time
+            superseded.put(rows)
+            continue
         gone = bool_array(_member(int64_values(rows.column("sequence")), replaced))
         gone = pc.or_(gone, pc.fill_null(pc.equal(rows.column("event_type"), remove), false))
         superseded.put(rows.filter(gone))
