@@ -134,18 +134,21 @@ class DeltaLake:
         table = self._table(self.orders_path)
         return [] if table is None else [_local(uri) for uri in table.file_uris()]
 
-    def current_plan(self) -> tuple[list[str], CurrentPlan]:
-        """The files of the current version, and those of them orders_current reads (one
-        version for both, so a query naming both views sees one lake)."""
+    def current_plan(self, needed: bool = True) -> tuple[list[str], CurrentPlan]:
+        """The files of the current version and, when ``needed``, those of them
+        orders_current reads (one version for both, so a query naming both views sees one
+        lake; a query that does not name orders_current skips the plan, about 5 ms)."""
         table = self._table(self.orders_path)
         if table is None:
             return [], CurrentPlan([], [])
+        if not needed:
+            return [_local(uri) for uri in table.file_uris()], CurrentPlan([], [])
         files = lake_compaction.lake_files(table)
-        mark = table.transaction_version(lake_compaction.COMPACTION_APP) or 0
-        plan = lake_compaction.current_plan(files, mark)
-        local = self.orders_path.resolve()
-        return [str(local / f.path) for f in files], CurrentPlan(
-            [str(local / path) for path in plan.rows], [str(local / path) for path in plan.replacing]
+        plan = lake_compaction.current_plan(files, table.transaction_version(lake_compaction.COMPACTION_APP) or 0)
+        # Joined as strings: 6,000 Path joins cost 20 ms of every query over 2,000 files.
+        folder = f"{self.orders_path.resolve()}/"
+        return [folder + f.path for f in files], CurrentPlan(
+            [folder + path for path in plan.rows], [folder + path for path in plan.replacing]
         )
 
     def error_files(self) -> list[str]:
