@@ -59,6 +59,7 @@ TARGET_QUERY = 0.5
 TARGET_QUERY_COMPACTED = 0.2
 TARGET_COMPACT = 15.0
 CHECK_ROWS, CHECK_FILES = 200_000, 40  # the lake orders_current is checked on
+TAIL_FILES, TAIL_ROWS = 50, 5_000  # appended after the compaction: the stream's files between two compactions
 # Part of the query lake's folder name: bump it when LAKE_SCHEMA or the rows change.
 LAKE_LAYOUT = "v4-through"
 
@@ -604,15 +605,22 @@ class _LakeRows:
 def _query(args: argparse.Namespace, work: Path, runs: Path, outcome: Outcome, say: Callable[[str], None]) -> None:
     from salesflow.adapters.local.delta_lake import DeltaLake
 
-    say(f"query: orders_current against its window definition on a lake of {CHECK_ROWS:,} rows")
-    problem = check_current(prepare_lake(work, CHECK_ROWS, CHECK_FILES, args.seed, say))
-    if problem:
-        outcome.problems.append(f"query: {problem}")
+    say(f"query: orders_current against its window definition on a lake of {CHECK_ROWS:,} rows, then compacted")
+    check_home = prepare_lake(work, CHECK_ROWS, CHECK_FILES, args.seed, say)
+    check_copy = runs / "check-compacted"
+    shutil.copytree(check_home, check_copy)
+    DeltaLake(check_copy / "lake").compact()
+    problems = [f"{label}: {p}" for label, p in (("as written", check_current(check_home)),
+                ("compacted", check_current(check_copy))) if p]  # fmt: skip
+    shutil.rmtree(check_copy, ignore_errors=True)
+    if problems:
+        outcome.problems.extend(f"query: {problem}" for problem in problems)
     else:
         outcome.notes.append(
             f"Check: on a lake of {CHECK_ROWS:,} rows ({CHECK_FILES} files, same generator), every prev_sequence "
-            "is the change of the same order just before it, and orders_current (the anti-join) equals the window "
-            "definition (row_number per order_id by sequence desc, latest not a REMOVE), row for row."
+            "is the change of the same order just before it, and orders_current equals the window "
+            "definition (row_number per order_id by sequence desc, latest not a REMOVE), row for row; "
+            "so it does on a compacted copy (.current and .superseded files)."
         )
     home = prepare_lake(work, args.query_rows, args.query_files, args.seed, say)
     lake = DeltaLake(home / "lake")
@@ -639,6 +647,12 @@ def _query(args: argparse.Namespace, work: Path, runs: Path, outcome: Outcome, s
     for view in before:
         if before[view][1] != after[view][1]:
             outcome.problems.append(f"query: {view} answers differently after compaction")
+    tail_rows = min(TAIL_ROWS, args.query_rows // 100)  # a smoke run's lake has fewer orders to update
+    say(f"query: {TAIL_FILES} appends of {tail_rows:,} changes after the compaction, as the stream leaves the lake")
+    append_an_hour(copy / "lake", args.seed, tail_rows)
+    tail = {"orders_current": _timed_query(copy, UNITS_CURRENT), "order_changes": _timed_query(copy, UNITS_CHANGES)}
+    if tail["orders_current"][1] != units_by_anti_join(copy / "lake"):
+        outcome.problems.append("query: orders_current over the compacted lake and its new hour answers wrongly")
 
     label = f"{args.query_rows:,} rows in {files:,} files"
     outcome.row(
@@ -671,6 +685,13 @@ def _query(args: argparse.Namespace, work: Path, runs: Path, outcome: Outcome, s
         "< 0.2 s",
         after["order_changes"][0] < TARGET_QUERY_COMPACTED,
     )
+    outcome.row(
+        f"units per product over orders_current, the compacted lake and {TAIL_FILES} appends since (normal running)",
+        f"{tail['orders_current'][0]:.3f} s",
+        "",
+        None,
+    )
+    outcome.row("the same over order_changes", f"{tail['order_changes'][0]:.3f} s", "", None)
     size = sum(p["bytes"] for p in lake.partitions())
     outcome.notes.append(
         f"Query lake: `{shown(home)}`, {args.query_rows:,} rows, {files:,} files, {size / MB:,.0f} MB, "
@@ -678,7 +699,15 @@ def _query(args: argparse.Namespace, work: Path, runs: Path, outcome: Outcome, s
         "(ZSTD 1, as the stream writes). Queries through `sql_engine(settings).query(sql)`, each a new DuckDB "
         "connection, the lake's file list loaded from the Delta log, as `salesflow sql` does; one warm-up, then 5."
     )
-    for name, (_seconds, result, runs_) in {**before, **{f"{k} (compacted)": v for k, v in after.items()}}.items():
+    outcome.notes.append(
+        f"Normal running: after the compaction, {TAIL_FILES} appends of {tail_rows:,} changes each in a new hour "
+        "(what the stream leaves between two compactions of its hour at the default compact_files), 10 % of them "
+        "updates of orders picked at random among the current ones; orders_current checked against the anti-join "
+        "over every file."
+    )
+    timed = {**before, **{f"{k} (compacted)": v for k, v in after.items()}}
+    timed.update({f"{k} (compacted + {TAIL_FILES} appends)": v for k, v in tail.items()})
+    for name, (_seconds, result, runs_) in timed.items():
         outcome.notes.append(f"{name}: " + ", ".join(f"{r:.3f}" for r in runs_) + f" s; {len(result)} products.")
     outcome.notes.append(
         "Profile of orders_current (same files, one DuckDB connection, best of 3): "
@@ -689,11 +718,83 @@ def _query(args: argparse.Namespace, work: Path, runs: Path, outcome: Outcome, s
         "files": files,
         "before": {k: v[2] for k, v in before.items()},
         "after": {k: v[2] for k, v in after.items()},
+        "after_appends": {k: v[2] for k, v in tail.items()},
         "compact_seconds": compact_seconds,
         "compacted": compacted,
         "profile": profile,
     }
     shutil.rmtree(copy, ignore_errors=True)
+
+
+def append_an_hour(lake: Path, seed: int, size: int) -> None:
+    """TAIL_FILES appends of ``size`` changes each, in the hour after the lake's last, each
+    recording its last sequence as the stream's do: 90 % inserts of new orders, 10 % updates
+    of current orders picked at random (each order once), quantity changed."""
+    import duckdb
+    from deltalake import CommitProperties, Transaction, write_deltalake
+
+    from salesflow.adapters.local.delta_lake import APP_ID, LAKE_WRITER, DeltaLake
+
+    table = DeltaLake(lake)
+    _, plan = table.current_plan()
+    last = table.written_through()
+    rows = TAIL_FILES * size
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET VARIABLE files = $1::VARCHAR[]", [plan.rows])
+        changes = con.sql(
+            f"""
+            WITH picked AS (
+                SELECT * FROM read_parquet(getvariable('files'), hive_partitioning = false)
+                WHERE event_type <> 'REMOVE' USING SAMPLE reservoir({rows} ROWS) REPEATABLE ({seed})
+            ), numbered AS (SELECT *, row_number() OVER () AS n FROM picked)
+            SELECT {last} + n AS sequence,
+                   CASE WHEN n % 10 = 0 THEN 'MODIFY' ELSE 'INSERT' END AS event_type,
+                   TIMESTAMPTZ '2026-11-20 12:00:00+00' + to_microseconds(n * 10000) AS event_time,
+                   CASE WHEN n % 10 = 0 THEN order_id ELSE printf('tail-%08d', n) END AS order_id,
+                   customer_name, customer_email, item_id, product_name,
+                   CASE WHEN n % 10 = 0 THEN quantity % 5 + 1 ELSE quantity END AS quantity,
+                   price, new_image,
+                   CASE WHEN n % 10 = 0 THEN new_image END AS old_image,
+                   CASE WHEN n % 10 = 0 THEN sequence END AS prev_sequence,
+                   '2026-11-20' AS dt, '12' AS hour
+            FROM numbered ORDER BY n"""
+        ).to_arrow_table()
+    finally:
+        con.close()
+    schema = pq.read_schema(plan.rows[0])
+    for number in range(TAIL_FILES):
+        part = changes.slice(number * size, size)
+        part = part.cast(pa.schema([*schema, pa.field("dt", pa.string()), pa.field("hour", pa.string())]))
+        through = CommitProperties(app_transactions=[Transaction(app_id=APP_ID, version=last + (number + 1) * size)])
+        write_deltalake(
+            lake / "orders",
+            part,
+            mode="append",
+            partition_by=["dt", "hour"],
+            writer_properties=LAKE_WRITER,
+            commit_properties=through,
+        )
+
+
+def units_by_anti_join(lake: Path) -> list[tuple[Any, ...]]:
+    """The units query's answer by the plain anti-join over every file of the lake."""
+    import duckdb
+
+    from salesflow.adapters.local.delta_lake import DeltaLake
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET VARIABLE files = $1::VARCHAR[]", [DeltaLake(lake).files()])
+        rows = con.execute(
+            """SELECT product_name, SUM(quantity) FROM read_parquet(getvariable('files'), hive_partitioning = false) c
+               ANTI JOIN (SELECT prev_sequence FROM read_parquet(getvariable('files'), hive_partitioning = false)
+                          WHERE prev_sequence IS NOT NULL) r ON r.prev_sequence = c.sequence
+               WHERE c.event_type <> 'REMOVE' GROUP BY product_name"""
+        ).fetchall()
+    finally:
+        con.close()
+    return sorted(rows, key=repr)
 
 
 def _timed_query(home: Path, sql: str, runs: int = 5) -> tuple[float, list[tuple[Any, ...]], list[float]]:
