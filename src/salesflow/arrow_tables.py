@@ -62,3 +62,99 @@ def bool_array(values: np.ndarray) -> pa.BooleanArray:
     """A numpy array of booleans as Arrow (packed into Arrow's bitmap)."""
     bits = np.packbits(values, bitorder="little")
     return pa.BooleanArray.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+
+
+def rows_to_table(rows: Sequence[tuple[Any, ...]], names: Sequence[str], schema: pa.Schema | None = None) -> pa.Table:
+    """Rows of a database cursor (None, int, float, str, bytes) as a table with these column
+    names: typed by ``schema`` when given, else by their values (int, float when ints and
+    floats mix, bytes, text for anything else; null when every value is None).
+
+    Built from buffers (numpy for numbers and lengths, one joined bytes object for text):
+    about 1 s per million rows of seven columns, where pyarrow's own conversion of Python
+    values is several times slower and imports pandas."""
+    columns: Sequence[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    arrays = [
+        _array(values, None if schema is None else schema.field(name).type)
+        for values, name in zip(columns, names, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, names=list(names))
+
+
+def unify(tables: Sequence[pa.Table]) -> pa.Table:
+    """Tables of the same columns, typed chunk by chunk by rows_to_table, as one: a column
+    null in some is typed as in the others, ints that met floats are floats, and a column
+    whose types disagree otherwise (SQLite lets them) is text."""
+    if len(tables) == 1:
+        return tables[0]
+    names = tables[0].column_names
+    fields = []
+    for name in names:
+        kinds = {table.schema.field(name).type for table in tables} - {pa.null()}
+        if not kinds:
+            kind = pa.null()
+        elif len(kinds) == 1:
+            kind = kinds.pop()
+        elif kinds == {pa.int64(), pa.float64()}:
+            kind = pa.float64()
+        else:
+            kind = pa.string()
+        fields.append(pa.field(name, kind))
+    schema = pa.schema(fields)
+    return pa.concat_tables([table.cast(schema) for table in tables])
+
+
+def _array(values: tuple[Any, ...], kind: pa.DataType | None) -> pa.Array:
+    count = len(values)
+    kind = _kind_of(values) if kind is None else kind
+    if pa.types.is_null(kind):
+        return pa.nulls(count)
+    missing = np.fromiter((v is None for v in values), dtype=bool, count=count) if None in values else None
+    validity = None if missing is None else pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        dtype, made = (np.int64, pa.int64()) if pa.types.is_integer(kind) else (np.float64, pa.float64())
+        present = values if missing is None else (0 if v is None else v for v in values)
+        numbers = np.fromiter(present, dtype=dtype, count=count)
+        array = pa.Array.from_buffers(made, count, [validity, pa.py_buffer(numbers)])
+        return array if made == kind else array.cast(kind)
+    return _text_array(values, missing, validity, kind)
+
+
+def _text_array(
+    values: tuple[Any, ...], missing: np.ndarray | None, validity: pa.Buffer | None, kind: pa.DataType
+) -> pa.Array:
+    count = len(values)
+    pieces: Sequence[str] | Sequence[bytes]
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        pieces = [b"" if v is None else bytes(v) for v in values]
+        data, wide = b"".join(pieces), (pa.binary(), pa.large_binary())
+    else:
+        texts: Sequence[str]
+        try:  # text and nothing else, the common case: no copy of the column first
+            texts, joined = values, "".join(values)
+        except TypeError:
+            texts = [v if type(v) is str else ("" if v is None else str(v)) for v in values]
+            joined = "".join(texts)
+        wide = (pa.string(), pa.large_string())
+        if joined.isascii():  # most text: its lengths in characters are its lengths in bytes
+            pieces, data = texts, joined.encode("ascii")
+        else:
+            pieces = [text.encode() for text in texts]
+            data = b"".join(pieces)
+    made = wide[1] if len(data) >= 1 << 31 else wide[0]
+    offsets = np.zeros(count + 1, dtype=np.int64 if made == wide[1] else np.int32)
+    np.cumsum(np.fromiter(map(len, pieces), dtype=np.int64, count=count), out=offsets[1:])
+    array = pa.Array.from_buffers(made, count, [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return array if made == kind else array.cast(kind)
+
+
+def _kind_of(values: tuple[Any, ...]) -> pa.DataType:
+    kinds = {type(v) for v in values} - {type(None)}
+    if not kinds:
+        return pa.null()
+    if kinds == {int}:
+        return pa.int64()
+    if kinds <= {int, float}:
+        return pa.float64()
+    if kinds == {bytes}:
+        return pa.binary()
+    return pa.string()

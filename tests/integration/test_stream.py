@@ -219,7 +219,7 @@ def test_units_per_product_from_the_lake_match_the_table(home: Home) -> None:
 
 def test_sql_over_the_tables_and_the_lake_loads_neither_pandas_nor_polars(home: Home) -> None:
     # The console answers SQL inside `salesflow run`: 130 MB of libraries it never needs would
-    # stay in that process for good (ADBC's DB-API layer loads both).
+    # stay in that process for good (pyarrow's conversions of Python values load pandas).
     home.put(("a", 2, 0))
     home.drain()
     script = (

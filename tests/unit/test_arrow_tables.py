@@ -9,7 +9,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from salesflow.arrow_tables import empty_table, rows_table
+from salesflow.arrow_tables import empty_table, rows_table, rows_to_table, unify
 from salesflow.pipelines.stream_transform import ERROR_SCHEMA, LAKE_SCHEMA
 
 LAKE_ROW = {
@@ -62,3 +62,55 @@ def test_no_rows_give_an_empty_table_of_the_schema() -> None:
     assert rows_table([], LAKE_SCHEMA).schema == LAKE_SCHEMA
     assert empty_table(ERROR_SCHEMA).num_rows == 0
     assert empty_table(ERROR_SCHEMA).schema == ERROR_SCHEMA
+
+
+# -- rows of a database cursor --------------------------------------------------------------------
+
+CURSOR_NAMES = ["id", "name", "amount", "blob", "nothing"]
+CURSOR_ROWS = [
+    (1, "Ada", 2.5, b"\x00\x01", None),
+    (2**62, 'Zoë "Q"\nÜnal ☕', 3, None, None),
+    (None, None, None, b"", None),
+    (-7, "", -0.5, b"xyz", None),
+]
+
+
+def test_cursor_rows_come_out_as_pyarrow_would_build_them() -> None:
+    built = rows_to_table(CURSOR_ROWS, CURSOR_NAMES)
+
+    expected = pa.table(
+        {name: list(values) for name, values in zip(CURSOR_NAMES, zip(*CURSOR_ROWS, strict=True), strict=True)}
+    )
+    assert built.schema.types == [pa.int64(), pa.string(), pa.float64(), pa.binary(), pa.null()]
+    assert built.equals(expected)
+
+
+def test_cursor_rows_take_the_types_a_schema_gives() -> None:
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.float64()),
+                        ("blob", pa.binary()), ("nothing", pa.string())])  # fmt: skip
+
+    built = rows_to_table(CURSOR_ROWS, CURSOR_NAMES, schema)
+
+    assert built.schema == schema
+    assert built.column("nothing").to_pylist() == [None] * 4
+    assert built.column("name").to_pylist() == ["Ada", 'Zoë "Q"\nÜnal ☕', None, ""]
+
+
+def test_text_that_only_some_rows_hold_and_no_rows_at_all() -> None:
+    ascii_only = rows_to_table([("a",), (None,), ("bc",)], ["t"])
+    assert ascii_only.column("t").to_pylist() == ["a", None, "bc"]
+    empty = rows_to_table([], ["a", "b"])
+    assert (empty.num_rows, empty.column_names) == (0, ["a", "b"])
+
+
+def test_chunks_typed_apart_come_together() -> None:
+    # SQLite types values, not columns: one chunk may hold only NULLs, or ints where another
+    # holds floats or text.
+    first = rows_to_table([(None, 1, 1), (None, 2, 2)], ["a", "b", "c"])
+    second = rows_to_table([(5, 2.5, "x")], ["a", "b", "c"])
+
+    together = unify([first, second])
+
+    assert together.schema.types == [pa.int64(), pa.float64(), pa.string()]
+    assert together.to_pylist()[-1] == {"a": 5, "b": 2.5, "c": "x"}
+    assert together.column("c").to_pylist() == ["1", "2", "x"]

@@ -158,7 +158,7 @@ class DuckSqlEngine:
             con.execute(_ORDERS_CURRENT.format(rows=rows, replacing=replacing))
 
     def _load(self, table: str) -> pa.Table:
-        """The SQLite table as Arrow, through ADBC (4x faster than sqlite3 rows)."""
+        """The SQLite table as Arrow (sqlite_arrow: a chunk of rows at a time)."""
         if not self.database.exists():
             return empty_table(pa.schema([]))
         reader = SqliteArrowReader(self.database)

@@ -1,16 +1,29 @@
-"""SQLite queries straight into Arrow, through ADBC's own API.
+"""SQLite queries into Arrow, through Python's own sqlite3.
 
-Not ADBC's DB-API layer: that one imports polars and pandas (about 130 MB of a
-process's memory), and opens a transaction that pins its first snapshot. A
-connection of the ADBC API is in autocommit, so each query sees the newest rows.
+Not through ADBC's SQLite driver any more, though it was twice as fast: it carries a copy
+of SQLite of its own, and two copies in one process break SQLite's locking. Its locks are
+POSIX advisory locks, which belong to the process, so one copy releasing its lock on a
+byte releases the other copy's too: while the stream read through ADBC inside `salesflow
+run`, another process could take the write lock from under a transaction of the run's
+own (tests/integration/test_sqlite_arrow.py shows it), and two writers corrupt the file.
+One copy of SQLite per process knows its own connections and never does that.
+
+Rows come in chunks and become Arrow columns from their buffers (arrow_tables.rows_to_table),
+so no pandas is loaded and no more than a chunk of Python objects is alive at a time. The
+connection is in autocommit, so each query sees the newest rows.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
+
+from salesflow.adapters.local.sqlite_db import connect, translate_errors
+from salesflow.arrow_tables import rows_to_table, unify
+
+CHUNK_ROWS = 4_096  # rows converted at a time: a bound on the Python objects alive at once
 
 
 class SqliteArrowReader:
@@ -18,30 +31,31 @@ class SqliteArrowReader:
 
     def __init__(self, database: Path) -> None:
         self.database = database
-        self._adbc: Any = None
+        self._conn: sqlite3.Connection | None = None
 
-    def query(self, sql: str) -> pa.Table:
-        """Run one query (no parameters: callers format their own integers in) into Arrow."""
-        statement = self._statement()
-        statement.set_sql_query(sql)
-        stream, _ = statement.execute_query()
-        return pa.RecordBatchReader._import_from_c(stream.address).read_all()
+    def query(self, sql: str, schema: pa.Schema | None = None) -> pa.Table:
+        """Run one query (no parameters: callers format their own integers in) into Arrow,
+        typed by ``schema`` when given (its names in the query's order), else by the values."""
+        with translate_errors():  # a busy database is a TransientError, as everywhere
+            cursor = self._connection().execute(sql)
+            names = [column[0] for column in cursor.description]
+            chunks = []
+            while rows := cursor.fetchmany(CHUNK_ROWS):
+                chunks.append(rows_to_table(rows, names, schema))
+        if not chunks:
+            return rows_to_table([], names, schema)
+        return unify(chunks) if schema is None else pa.concat_tables(chunks)
 
     def close(self) -> None:
-        if self._adbc is not None:
-            for handle in reversed(self._adbc):
-                handle.close()
-            self._adbc = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
-    def _statement(self) -> Any:
-        if self._adbc is None:
-            import adbc_driver_manager
-            import adbc_driver_sqlite
-
-            database = adbc_driver_sqlite.connect(f"file:{self.database}?mode=ro")
-            connection = adbc_driver_manager.AdbcConnection(database)
-            statement = adbc_driver_manager.AdbcStatement(connection)
-            # One Arrow batch per query, so column types come from every row, not the first 1,024.
-            statement.set_options(**{"adbc.sqlite.query.batch_rows": str(1 << 30)})
-            self._adbc = (database, connection, statement)
-        return self._adbc[2]
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = connect(self.database, read_only=True)
+            # Reads go through the page cache once, in order: a small cache (connect's 16 MiB
+            # was most of what this connection added to the stream's resident memory).
+            conn.execute("PRAGMA cache_size=-2048")
+            self._conn = conn
+        return self._conn
