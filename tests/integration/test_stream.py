@@ -307,6 +307,27 @@ def test_reads_are_limited_to_read_rows(home: Home) -> None:
 # -- (c) poison changes -------------------------------------------------------------------
 
 
+def test_the_feed_reads_ahead_without_skipping_or_repeating_a_change(home: Home) -> None:
+    # After a full slice the feed reads the next one on a thread of its own; a reader that
+    # asks for another position (a restart) gets that one, and a change committed after the
+    # read ahead is read next.
+    home.put(*[(f"o{n}", 1, n) for n in range(5)])
+    feed = SqliteChangeFeed(home.settings.database)
+    try:
+
+        def sequences(after: int) -> list[int]:
+            return list(feed.read_after(after, 2).column("sequence").to_pylist())
+
+        assert sequences(0) == [1, 2]
+        assert sequences(0) == [1, 2]  # not the slice read ahead (after 2)
+        assert sequences(2) == [3, 4]
+        assert sequences(4) == [5]
+        home.put(("o9", 1, 0))
+        assert sequences(5) == [6]
+    finally:
+        feed.close()
+
+
 def insert_by_hand(home: Home, order_id: str, image: str, replacing: int | None = None) -> None:
     """A change the ledger would never write (``replacing``: the sequence it replaced)."""
     with closing(sqlite3.connect(home.settings.database)) as conn, conn:

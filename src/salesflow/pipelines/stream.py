@@ -35,7 +35,9 @@ class StreamOptions:
     buffer_seconds: float = 1.0
     compact_files: int = 50
     poll_seconds: float = 0.1
-    read_rows: int = 20_000
+    # Two slices are in memory at once (the feed reads the next one ahead): 10,000 changes
+    # kept the stream of 1M changes at 269 MB peak, 20,000 at 297-304 MB, as fast.
+    read_rows: int = 10_000
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(retries=5, base=0.1, cap=5.0))
 
 

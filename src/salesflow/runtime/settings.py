@@ -58,7 +58,7 @@ class StreamSettings(BaseModel):
     compact_files: int = Field(50, ge=2, description="compact an hour of the lake once it has more files")
     retention_hours: int = Field(24, ge=0, description="vacuum keeps replaced lake files this long")
     poll_seconds: float = Field(0.1, gt=0, description="how often an idle stream looks for new changes")
-    read_rows: int = Field(20_000, ge=1, description="changes read from the change log at a time")
+    read_rows: int = Field(10_000, ge=1, description="changes read from the change log at a time")
 
 
 class ConsoleSettings(BaseModel):
