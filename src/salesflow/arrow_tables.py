@@ -148,7 +148,7 @@ def _text_array(
 
 
 def _kind_of(values: tuple[Any, ...]) -> pa.DataType:
-    kinds = {type(v) for v in values} - {type(None)}
+    kinds = set(map(type, values)) - {type(None)}
     if not kinds:
         return pa.null()
     if kinds == {int}:
