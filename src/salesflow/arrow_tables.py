@@ -6,8 +6,8 @@ is installed, to check whether they were handed one of its types: about 40 MB of
 stream's resident memory, in a process that never uses pandas. The functions here go
 around it: rows travel as JSON lines (msgspec writes them, pyarrow's JSON reader types
 them by the schema), an empty table is made from no batches, a scalar from its bytes,
-and numpy arrays go to and from Arrow through their buffers (``to_numpy`` and ``pa.array``
-of a numpy array look for pandas too).
+numpy arrays go to and from Arrow through their buffers (``to_numpy`` and ``pa.array``
+of a numpy array look for pandas too), and so do the rows of a database cursor.
 """
 
 from __future__ import annotations
