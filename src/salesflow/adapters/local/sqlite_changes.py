@@ -63,9 +63,11 @@ class SqliteChangeFeed:
         return changes
 
     def _read_ahead(self, sequence: int, limit: int) -> pa.Table | None:
-        """The slice read ahead, if it is the one asked for (a restart may ask for another).
-        A slice read ahead is as good as one read now: sequences are given in commit order,
-        so the changes after a sequence that one snapshot holds come first in any later one."""
+        """The slice read ahead, if it is the one asked for (a restart may ask for another)
+        and full. A full slice read ahead is the slice read now: sequences are given in
+        commit order, so the changes after a sequence that one snapshot holds come first in
+        any later one. A short one may have ended before changes committed since (a drain
+        asked after them must see them): it is read again."""
         ahead, self._ahead = self._ahead, None
         if ahead is None:
             return None
@@ -74,7 +76,7 @@ class SqliteChangeFeed:
             changes = read.result()
         except Exception:  # read again, on this thread: its error, if it stays, is raised there
             return None
-        return changes if wanted == (sequence, limit) else None
+        return changes if wanted == (sequence, limit) and changes.num_rows == limit else None
 
     def newest(self) -> tuple[int, str | None]:
         found = self._reader.query(
