@@ -220,9 +220,12 @@ class Lake(Protocol):
         """Commit transformed rows and refused changes (pyarrow.Tables), recording through."""
         ...
 
-    def compact(self, partitions: Sequence[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    def compact(
+        self, partitions: Sequence[tuple[str, str]] | None = None, wait: bool = True
+    ) -> list[dict[str, Any]] | None:
         """Merge the small files of the given (dt, hour) partitions (all when None), setting
-        apart the changes a later change replaced."""
+        apart the changes a later change replaced. With ``wait`` false, return None at once
+        when another compaction of the lake is running."""
         ...
 
     def vacuum(self) -> int:

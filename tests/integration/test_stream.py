@@ -9,6 +9,7 @@ dt=/hour= layout and Parquet types, and queries that stay right while compaction
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import subprocess
@@ -320,10 +321,10 @@ def test_the_feed_reads_ahead_without_skipping_or_repeating_a_change(home: Home)
 
         assert sequences(0) == [1, 2]
         assert sequences(0) == [1, 2]  # not the slice read ahead (after 2)
-        assert sequences(2) == [3, 4]
-        assert sequences(4) == [5]
+        assert sequences(2) == [3, 4]  # read ahead: [5], short
         home.put(("o9", 1, 0))
-        assert sequences(5) == [6]
+        assert sequences(4) == [5, 6]  # read again: 6 came after the read ahead
+        assert sequences(6) == []
     finally:
         feed.close()
 
@@ -493,6 +494,33 @@ def test_an_hour_with_more_than_compact_files_is_compacted_after_a_flush(home: H
     assert stream.counters.compactions == 1
     [compacted] = [Path(f) for f in DeltaLake(home.settings.lake).files() if "/hour=01/" in f]
     assert growing_integers_as_deltas(compacted)  # compaction writes them so too
+    assert home.sequences_in_lake() == home.all_sequences()
+
+
+def test_the_stream_does_not_wait_for_a_compaction_already_running(home: Home, commit_times: list[str]) -> None:
+    # `salesflow lake compact` on a big lake takes minutes: meanwhile the stream's flushes go
+    # on without compacting, and the first flush after it compacts the crowded hour.
+    commit_times[:] = ["2026-11-25T00:00:00.000Z"]
+    stream = home.stream(FakeClock(), compact_files=2, buffer_bytes=1, read_rows=1)
+    lake = DeltaLake(home.settings.lake)
+    home.put(("a", 1, 0))
+    stream.drain()  # the lake's folder exists now
+    with open(home.settings.lake / ".compaction.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as another process compacting would
+        home.put(*[(f"b{n}", 1, n) for n in range(3)])
+        flushes = threading.Thread(target=lambda: [stream.step() for _ in range(3)])  # one change a flush
+        flushes.start()
+        flushes.join(timeout=30)
+        assert not flushes.is_alive(), "the stream waited for the compaction lock"
+        assert [p["files"] for p in lake.partitions()] == [4]
+        assert stream.counters.compactions == 0
+        fcntl.flock(held, fcntl.LOCK_UN)
+    home.put(("c", 1, 0))
+    stream.drain()
+    stream.close()
+
+    assert stream.counters.compactions == 1
+    assert [p["files"] for p in lake.partitions()] == [1]
     assert home.sequences_in_lake() == home.all_sequences()
 
 

@@ -189,8 +189,9 @@ class StreamPipeline:
             return
         # Only the partitions this flush wrote to: listing them all grows with the lake's age.
         crowded = sorted(p for p in touched if self.lake.file_count(*p) > self.options.compact_files)
-        if crowded:
-            self.lake.compact(crowded)
+        # Not waiting for a compaction already running (`salesflow lake compact`, minutes on a
+        # big lake): the changes keep flowing, and the next flush finds the hour still crowded.
+        if crowded and self.lake.compact(crowded, wait=False) is not None:
             self.lake.vacuum()
             self.counters.compactions += len(crowded)
 

@@ -70,16 +70,21 @@ class DeltaLake:
 
     # -- upkeep -----------------------------------------------------------------------
 
-    def compact(self, partitions: Sequence[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    def compact(
+        self, partitions: Sequence[tuple[str, str]] | None = None, wait: bool = True
+    ) -> list[dict[str, Any]] | None:
         """Merge each partition's files, setting apart the changes a later one replaced
         (see lake_compaction). Queries running meanwhile keep reading the files of their
-        version: vacuum removes old files only after the retention, never at once."""
+        version: vacuum removes old files only after the retention, never at once. With
+        ``wait`` false, None at once when another compaction of this lake is running."""
         table = self._table(self.orders_path)
         if table is None:
             return []
         if partitions is None:
             partitions = [(p["dt"], p["hour"]) for p in self.partitions() if p["files"] > 1]
-        done = lake_compaction.compact(table, self.orders_path, self.error_files(), partitions, APP_ID, PARTITIONS)
+        done = lake_compaction.compact(
+            table, self.orders_path, self.error_files(), partitions, APP_ID, PARTITIONS, wait=wait
+        )
         table.update_incremental()
         return done
 
@@ -88,13 +93,12 @@ class DeltaLake:
         current one too, still being written to)."""
         now = datetime.now(UTC)
         current = (now.strftime("%Y-%m-%d"), now.strftime("%H"))
-        return self.compact(
-            [
-                (p["dt"], p["hour"])
-                for p in self.partitions()
-                if p["files"] > 1 and (every_hour or (p["dt"], p["hour"]) < current)
-            ]
-        )
+        hours = [
+            (p["dt"], p["hour"])
+            for p in self.partitions()
+            if p["files"] > 1 and (every_hour or (p["dt"], p["hour"]) < current)
+        ]
+        return self.compact(hours) or []  # waits for a compaction running, so never None
 
     def vacuum(self) -> int:
         removed = 0

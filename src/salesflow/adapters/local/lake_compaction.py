@@ -135,12 +135,15 @@ def compact(
     partitions: Sequence[tuple[str, str]],
     stream_app: str,
     partition_by: list[str],
-) -> list[dict[str, Any]]:
+    wait: bool = True,
+) -> list[dict[str, Any]] | None:
     """Merge and split the files of ``partitions`` (and split again the ``.current`` files a
     later change hit), then commit it all as one version. ``table`` is read as it is: the
     caller brings it up to date. Returns, per partition rewritten, files removed and added
-    and rows of each kind."""
-    with _one_at_a_time(root):
+    and rows of each kind; None, without ``wait``, when another compaction is running."""
+    with _one_at_a_time(root, wait) as ours:
+        if not ours:
+            return None
         mark = table.transaction_version(stream_app) or 0
         settled = table.transaction_version(COMPACTION_APP) or 0
         files = lake_files(table)
@@ -174,15 +177,20 @@ def compact(
 
 
 @contextmanager
-def _one_at_a_time(root: Path) -> Iterator[None]:
+def _one_at_a_time(root: Path, wait: bool) -> Iterator[bool]:
     """One compaction at a time per lake, across processes: each checks the ``.current``
     files of the version it read, so two at once could each commit files the other did
-    not check under a mark that claims they were."""
+    not check under a mark that claims they were. Yields whether the lock is ours (always,
+    when ``wait``)."""
     lock = root.parent / ".compaction.lock"
     with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
