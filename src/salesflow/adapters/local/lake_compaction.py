@@ -341,17 +341,15 @@ def _split(root: Path, partition: tuple[str, str], files: list[LakeFile], replac
         superseded.put(rows.filter(gone))
         current.put(rows.filter(pc.invert(gone)))
     now = int(time.time() * 1000)
+    rows_of_each = []
     for writer in (current, superseded):
-        for path, stats in writer.close():
+        written = writer.close()
+        rows_of_each.append(sum(stats.rows for _, stats in written))
+        for path, stats in written:
             size = (root / path).stat().st_size
             split.added.append(AddAction(path, size, {"dt": dt, "hour": hour}, now, False, stats.json()))
-    split.current_rows = sum(_rows(a) for a in split.added if a.path.endswith(CURRENT))
-    split.superseded_rows = sum(_rows(a) for a in split.added if a.path.endswith(SUPERSEDED))
+    split.current_rows, split.superseded_rows = rows_of_each
     return split
-
-
-def _rows(action: AddAction) -> int:
-    return int(json.loads(action.stats)["numRecords"])
 
 
 def _commit(table: DeltaTable, splits: list[_Split], mark: int, partition_by: list[str]) -> None:
