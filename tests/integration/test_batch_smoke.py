@@ -69,6 +69,11 @@ def test_a_batch_turns_csv_files_into_kpis_and_keeps_refused_rows(tmp_path: Path
     (batch,) = json.loads(invoke(home, "batches", "--json"))
     assert (batch["status"], batch["read"], batch["valid"], batch["rejected"]) == ("succeeded", 13, 7, 6)
     assert [s["step"] for s in batch["steps"]] == ["validate", "transform", "publish", "archive", "notify", "cleanup"]
+    (row,) = [line for line in invoke(home, "batches").splitlines() if batch["id"] in line]
+    # The table names a file a line, as under raw-data/ (the first here), and the counts beside it.
+    assert "order_items/i.csv" in row
+    assert "raw-data/" not in row
+    assert [word for word in row.split() if word in ("succeeded", "13", "7", "6")] == ["succeeded", "13", "7", "6"]
     bucket = home / "bucket"
     assert not list((bucket / "raw-data").rglob("*.csv"))
     assert sorted(p.name for p in (bucket / "archive").rglob("*.csv")) == ["i.csv", "o.csv", "products.csv"]

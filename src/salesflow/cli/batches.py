@@ -8,6 +8,7 @@ import typer
 
 from salesflow.cli import render
 from salesflow.cli.context import JsonOption, current_app
+from salesflow.domain.batch import RAW_PREFIX
 
 # -- batches and KPIs --------------------------------------------------------------
 
@@ -27,7 +28,11 @@ def batches(
         row.update({name: batch.counts.get(name, 0) for name in ("read", "valid", "rejected", "duplicates_removed")})
         row["steps"] = current_app().batches.steps(batch.execution_id)
         rows.append(row)
-    render.show_rows(rows, BATCH_COLUMNS, "Batches", json)
+    if json:
+        render.print_json(rows)
+    else:  # a file a line, as under raw-data/: the table stays narrow enough to read
+        shown = [row | {"files": "\n".join(key.removeprefix(RAW_PREFIX) for key in row["files"])} for row in rows]
+        render.print_table(shown, BATCH_COLUMNS, "Batches")
 
 
 @kpi_app.command("orders")

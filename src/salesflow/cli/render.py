@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 
 __all__ = ["cell", "err", "escape", "out", "print_json", "print_record", "print_table", "show_one", "show_rows"]
 from rich.table import Table
@@ -50,15 +51,23 @@ def print_table(rows: Iterable[dict[str, Any]], columns: Sequence[str], title: s
     """A table for people. Cell contents are escaped: a record cannot inject markup."""
     table = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        # A header keeps its words whole; a long value folds onto more lines.
+        table.add_column(column, overflow="fold", min_width=len(column))
     count = 0
     for row in rows:
         table.add_row(*(cell(row.get(column)) for column in columns))
         count += 1
     if count:
-        out.print(table)
+        (out if out.is_terminal else as_wide_as(out, table)).print(table)
     else:
         out.print(f"[dim]no {escape(title or 'rows').lower()}[/dim]")
+
+
+def as_wide_as(console: Console, table: Table) -> Console:
+    """Piped or redirected, a console as wide as the table: Rich would fold it to 80 columns,
+    and a row split over lines is no use to grep or a file."""
+    width = Measurement.get(console, console.options.update_width(1 << 16), table).maximum
+    return Console(file=console.file, width=max(console.width, width), highlight=False, soft_wrap=False)
 
 
 def print_record(fields: dict[str, Any]) -> None:
