@@ -5,6 +5,13 @@ a query names are copied in as Arrow tables first (only those it names), so a
 query can never write to the database. Statements other than SELECT are refused
 before they run.
 
+Only what a query reads is copied: the query is planned first over empty tables
+of the same columns (typed by a few rows), and the columns its scans read are
+loaded, or only the first rows for a plain `SELECT ... FROM t LIMIT n`. Over 1M
+orders, a GROUP BY of two columns takes 2.3 s instead of 5.1 s, and
+`SELECT * FROM orders LIMIT 10` 0.6 s instead of 5.0 s. Filters are not pushed
+into SQLite: DuckDB's and SQLite's comparisons differ in their types.
+
 The lake's tables (order_changes, orders_current) are views over the Parquet
 files of the lake's current version; DuckDB may read files under the lake's
 folder and nowhere else.
@@ -12,6 +19,7 @@ folder and nowhere else.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,30 +103,40 @@ class DuckSqlEngine:
         con = duckdb.connect(
             ":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
+        reader = SqliteArrowReader(self.database)
         try:
             # No Parquet prefetching: the lake is local, and on its small files the prefetch's
             # reads cost more than they save (units per product over 2,000 files: 0.54 -> 0.49 s).
             con.execute("SET disable_parquet_prefetching = true")
             statements = self._selects_only(con, sql)
             named = self._named_tables(con, sql)
-            for name in named:
-                if name not in LAKE_TABLES:
-                    con.register(name, self._load(name))
+            stored = [name for name in named if name not in LAKE_TABLES]
+            shapes = {name: self._shape(reader, name) for name in stored}
+            for name, shape in shapes.items():
+                con.register(name, shape)  # no rows yet: for planning
             if self.lake is not None and set(named) & set(LAKE_TABLES):
                 self._lake_views(con, self.lake, named)
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
-            result: QueryResult | None = None
-            for statement in statements:
-                relation = con.execute(statement)
-                columns = [d[0] for d in relation.description or []]
-                result = QueryResult(columns, relation.fetchall())
-            assert result is not None
-            return result
+            plans = _plans(con, statements)
+            needed = None if plans is None else _projections(plans)
+            limit = _row_limit(plans, len(named))
+            for name, shape in shapes.items():
+                con.register(name, self._load(reader, name, _kept(shape, needed), limit))
+            try:
+                return _run(con, statements)
+            except duckdb.BinderException:
+                if needed is None:
+                    raise
+                # A column left out after all (the plan over empty tables differed): all of them.
+                for name in stored:
+                    con.register(name, self._load(reader, name, None, limit))
+                return _run(con, statements)
         except duckdb.Error as exc:
             raise ReadOnlyQuery(f"SQL error: {exc}") from None
         finally:
             con.close()
+            reader.close()
 
     @staticmethod
     def _selects_only(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
@@ -157,15 +175,104 @@ class DuckSqlEngine:
             replacing = _parquet(con, "replacing", plan.replacing, lake.empty)
             con.execute(_ORDERS_CURRENT.format(rows=rows, replacing=replacing))
 
-    def _load(self, table: str) -> pa.Table:
-        """The SQLite table as Arrow (sqlite_arrow: a chunk of rows at a time)."""
+    def _shape(self, reader: SqliteArrowReader, table: str) -> pa.Table:
+        """The table's columns, typed as its first rows' values type them (as the whole
+        table's will be: SQLite's declared types are loose, some columns declare none), and
+        no rows. A column with no value in them is text."""
         if not self.database.exists():
             return empty_table(pa.schema([]))
-        reader = SqliteArrowReader(self.database)
-        try:
-            return reader.query(f"SELECT * FROM {table}")  # table is one of TABLES, never user text
-        finally:
-            reader.close()
+        sample = reader.query(f"SELECT * FROM {table} LIMIT {_SAMPLE_ROWS}")  # table is one of TABLES
+        return empty_table(
+            pa.schema([(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in sample.schema])
+        )
+
+    def _load(self, reader: SqliteArrowReader, table: str, columns: list[str] | None, rows: int | None) -> pa.Table:
+        """The SQLite table's rows as Arrow (sqlite_arrow: a chunk of rows at a time); only
+        ``columns`` and the first ``rows`` when given. No user text goes into this SQL: the
+        table is one of TABLES, the names come from SQLite, the count from DuckDB's plan."""
+        if not self.database.exists():
+            return empty_table(pa.schema([]))
+        selected = "*" if columns is None else ", ".join(_identifier(name) for name in columns)
+        return reader.query(f"SELECT {selected} FROM {table}" + ("" if rows is None else f" LIMIT {int(rows)}"))
+
+
+_SAMPLE_ROWS = 100  # rows that type the columns a query is planned over
+
+
+def _plans(con: duckdb.DuckDBPyConnection, statements: Sequence[Any]) -> list[Any] | None:
+    """Each statement's plan (EXPLAIN as JSON); None when one cannot be planned (its error
+    comes from the real run)."""
+    try:
+        return [
+            json.loads(plan)
+            for statement in statements
+            for _, plan in con.execute(f"EXPLAIN (FORMAT json) {statement.query}").fetchall()
+        ]
+    except duckdb.Error:
+        return None
+
+
+def _projections(node: Any, columns: set[str] | None = None) -> set[str]:
+    """The columns the plans' scans of registered tables read."""
+    columns = set() if columns is None else columns
+    if isinstance(node, list):
+        for child in node:
+            _projections(child, columns)
+    elif isinstance(node, dict):
+        info = node.get("extra_info") or {}
+        if node.get("name") == _ARROW_SCAN and isinstance(info, dict):
+            projected = info.get("Projections", [])
+            columns.update([projected] if isinstance(projected, str) else projected)
+        _projections(node.get("children", []), columns)
+    return columns
+
+
+def _row_limit(plans: list[Any] | None, tables: int) -> int | None:
+    """How many rows the one statement over one table reads when it is a LIMIT straight over
+    the scan (`SELECT ... FROM t LIMIT n`: the first n rows, in the table's order either way);
+    else None, every row."""
+    if plans is None or len(plans) != 1 or tables != 1 or not isinstance(plans[0], list) or len(plans[0]) != 1:
+        return None
+    root = plans[0][0]
+    children = root.get("children") or []
+    info = root.get("extra_info") or {}
+    if root.get("name") not in _LIMITS or len(children) != 1 or children[0].get("name") != _ARROW_SCAN:
+        return None
+    if set(children[0].get("extra_info") or {}) - _PLAIN_SCAN:  # a filter pushed into the scan, say
+        return None
+    try:
+        return int(info["Limit"]) + int(info.get("Offset", 0))
+    except (KeyError, TypeError, ValueError):  # a limit that is not a plain count (a percentage)
+        return None
+
+
+_ARROW_SCAN = "PYTHON_ARROW_SCAN"
+_LIMITS = ("LIMIT", "STREAMING_LIMIT")
+_PLAIN_SCAN = {"Function", "Projections", "Estimated Cardinality"}
+
+
+def _kept(shape: pa.Table, needed: set[str] | None) -> list[str] | None:
+    """The columns of a table to load: those any scan reads (a name read from one table is
+    kept in every table that has it, so an unqualified name binds as it did in the plan),
+    or the first when none is (count(*)); None for all of them."""
+    if needed is None or not shape.column_names:
+        return None
+    kept = [name for name in shape.column_names if name in needed]
+    return kept or shape.column_names[:1]
+
+
+def _run(con: duckdb.DuckDBPyConnection, statements: Sequence[Any]) -> QueryResult:
+    result: QueryResult | None = None
+    for statement in statements:
+        relation = con.execute(statement)
+        columns = [d[0] for d in relation.description or []]
+        result = QueryResult(columns, relation.fetchall())
+    assert result is not None
+    return result
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str], empty: pa.Table) -> str:
