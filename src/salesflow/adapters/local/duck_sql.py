@@ -118,7 +118,7 @@ class DuckSqlEngine:
                 self._lake_views(con, self.lake, named)
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
-            plans = _plans(con, statements)
+            plans = _plans(con, statements) if shapes else None  # a lake-only query needs no plan first
             needed = None if plans is None else _projections(plans)
             limit = _row_limit(plans, len(named))
             for name, shape in shapes.items():
@@ -128,9 +128,10 @@ class DuckSqlEngine:
             except duckdb.BinderException:
                 if needed is None:
                     raise
-                # A column left out after all (the plan over empty tables differed): all of them.
+                # A column left out after all (the plan over empty tables differed): all of
+                # them, every row.
                 for name in stored:
-                    con.register(name, self._load(reader, name, None, limit))
+                    con.register(name, self._load(reader, name, None, None))
                 return _run(con, statements)
         except duckdb.Error as exc:
             raise ReadOnlyQuery(f"SQL error: {exc}") from None
