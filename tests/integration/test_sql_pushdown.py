@@ -1,6 +1,6 @@
 """`salesflow sql` over SQLite tables reads only what a query needs (the columns its plan
-scans, and the first rows for a plain LIMIT), and answers exactly as it did when it
-copied every table whole into DuckDB.
+scans, the first rows for a plain LIMIT, the rows a `text_column = 'text'` filter keeps),
+and answers exactly as it did when it copied every table whole into DuckDB.
 """
 
 from __future__ import annotations
@@ -64,11 +64,23 @@ QUERIES = [
     "SELECT count(*) FROM orders; SELECT max(sequence) FROM changes",
     "SELECT * FROM orders ORDER BY order_id LIMIT 5",
     "SELECT * FROM orders WHERE quantity = 2 LIMIT 3",
+    "SELECT * FROM orders WHERE order_id = '{order_id}'",
+    "SELECT count(*), max(quantity) FROM orders WHERE order_id = '{order_id}'",
+    "SELECT * FROM orders WHERE customer_name = '{customer_name}'",
+    "SELECT a.order_id FROM orders a JOIN orders b ON b.order_id = a.order_id WHERE a.order_id = '{order_id}'",
+    "SELECT event_type FROM changes WHERE order_id = '{order_id}' ORDER BY sequence",
 ]
 
 
+@pytest.fixture(scope="module")
+def an_order(database: Path) -> dict[str, str]:
+    [(order_id, customer_name)] = whole_tables_answer(database, "SELECT order_id, customer_name FROM orders LIMIT 1")
+    return {"order_id": order_id, "customer_name": customer_name}
+
+
 @pytest.mark.parametrize("sql", QUERIES)
-def test_a_query_answers_as_it_did_over_whole_tables(database: Path, sql: str) -> None:
+def test_a_query_answers_as_it_did_over_whole_tables(database: Path, an_order: dict[str, str], sql: str) -> None:
+    sql = sql.format(**an_order)
     found = DuckSqlEngine(database).query(sql).rows
 
     assert sorted(map(repr, found)) == sorted(map(repr, whole_tables_answer(database, sql)))
@@ -92,6 +104,25 @@ def test_a_plain_limit_reads_only_the_first_rows_of_the_columns_it_shows(
     )
 
 
+def test_a_text_lookup_reads_only_the_rows_it_keeps(
+    database: Path, an_order: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = spy_on_sqlite(monkeypatch)
+    engine = DuckSqlEngine(database)
+
+    found = engine.query(f"SELECT order_id, quantity FROM orders WHERE order_id = '{an_order['order_id']}'").rows
+    quoted = engine.query("SELECT count(*) FROM orders WHERE order_id = 'it''s not there'").rows
+    untyped = engine.query(f"SELECT count(*) FROM orders WHERE customer_name = '{an_order['customer_name']}'").rows
+
+    assert [order_id for order_id, _ in found] == [an_order["order_id"]]
+    assert quoted == [(0,)]
+    assert untyped[0][0] >= 1
+    assert 'SELECT "order_id", "quantity" FROM orders WHERE "order_id" = ?' in issued
+    # customer_name declares no type in SQLite: its values keep the type they came with, so
+    # SQLite's `=` could differ from DuckDB's; the whole column is read.
+    assert 'SELECT "customer_name" FROM orders' in issued
+
+
 def test_a_column_the_plan_left_out_is_read_after_all(database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # As if the plan over the sampled rows had read no column: the run's binder error brings
     # every column back, and the answer is whole.
@@ -110,9 +141,9 @@ def spy_on_sqlite(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     issued: list[str] = []
     real = SqliteArrowReader.query
 
-    def query(self: SqliteArrowReader, sql: str, schema: Any = None) -> Any:
+    def query(self: SqliteArrowReader, sql: str, schema: Any = None, params: Any = ()) -> Any:
         issued.append(sql)
-        return real(self, sql, schema)
+        return real(self, sql, schema, params)
 
     monkeypatch.setattr(SqliteArrowReader, "query", query)
     return issued

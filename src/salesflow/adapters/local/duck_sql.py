@@ -9,8 +9,10 @@ Only what a query reads is copied: the query is planned first over empty tables
 of the same columns (typed by a few rows), and the columns its scans read are
 loaded, or only the first rows for a plain `SELECT ... FROM t LIMIT n`. Over 1M
 orders, a GROUP BY of two columns takes 2.3 s instead of 5.1 s, and
-`SELECT * FROM orders LIMIT 10` 0.6 s instead of 5.0 s. Filters are not pushed
-into SQLite: DuckDB's and SQLite's comparisons differ in their types.
+`SELECT * FROM orders LIMIT 10` 0.6 s instead of 5.0 s. Of the filters, only
+`text_column = 'text'` on a column SQLite declares TEXT goes to SQLite (a lookup
+by order_id: 0.8 s instead of 5.1 s); other comparisons differ between the two
+in their types.
 
 The lake's tables (order_changes, orders_current) are views over the Parquet
 files of the lake's current version; DuckDB may read files under the lake's
@@ -20,6 +22,7 @@ folder and nowhere else.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +124,9 @@ class DuckSqlEngine:
             plans = _plans(con, statements) if shapes else None  # a lake-only query needs no plan first
             needed = None if plans is None else _projections(plans)
             limit = _row_limit(plans, len(named))
+            where = _equal_text(plans, len(named), self._text_columns(reader, stored))
             for name, shape in shapes.items():
-                con.register(name, self._load(reader, name, _kept(shape, needed), limit))
+                con.register(name, self._load(reader, name, _kept(shape, needed), limit, where))
             try:
                 return _run(con, statements)
             except duckdb.BinderException:
@@ -131,7 +135,7 @@ class DuckSqlEngine:
                 # A column left out after all (the plan over empty tables differed): all of
                 # them, every row.
                 for name in stored:
-                    con.register(name, self._load(reader, name, None, None))
+                    con.register(name, self._load(reader, name, None, None, None))
                 return _run(con, statements)
         except duckdb.Error as exc:
             raise ReadOnlyQuery(f"SQL error: {exc}") from None
@@ -187,14 +191,35 @@ class DuckSqlEngine:
             pa.schema([(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in sample.schema])
         )
 
-    def _load(self, reader: SqliteArrowReader, table: str, columns: list[str] | None, rows: int | None) -> pa.Table:
+    def _text_columns(self, reader: SqliteArrowReader, tables: list[str]) -> set[str]:
+        """The columns SQLite declares TEXT in the one table a query names (TEXT affinity
+        stores every value as text, so `=` compares text both here and in DuckDB)."""
+        if len(tables) != 1 or not self.database.exists():
+            return set()
+        declared = reader.query(f"SELECT name, type FROM pragma_table_info('{tables[0]}')").to_pylist()
+        return {column["name"] for column in declared if (column["type"] or "").upper() == "TEXT"}
+
+    def _load(
+        self,
+        reader: SqliteArrowReader,
+        table: str,
+        columns: list[str] | None,
+        rows: int | None,
+        where: tuple[str, str] | None,
+    ) -> pa.Table:
         """The SQLite table's rows as Arrow (sqlite_arrow: a chunk of rows at a time); only
-        ``columns`` and the first ``rows`` when given. No user text goes into this SQL: the
-        table is one of TABLES, the names come from SQLite, the count from DuckDB's plan."""
+        ``columns``, the first ``rows`` and those whose column ``where[0]`` equals ``where[1]``
+        when given. No user text goes into this SQL but as a parameter: the table is one of
+        TABLES, the names come from SQLite, the count from DuckDB's plan."""
         if not self.database.exists():
             return empty_table(pa.schema([]))
         selected = "*" if columns is None else ", ".join(_identifier(name) for name in columns)
-        return reader.query(f"SELECT {selected} FROM {table}" + ("" if rows is None else f" LIMIT {int(rows)}"))
+        sql = f"SELECT {selected} FROM {table}"
+        if where is not None:
+            sql += f" WHERE {_identifier(where[0])} = ?"
+        if rows is not None:
+            sql += f" LIMIT {int(rows)}"
+        return reader.query(sql, params=() if where is None else (where[1],))
 
 
 _SAMPLE_ROWS = 100  # rows that type the columns a query is planned over
@@ -247,6 +272,37 @@ def _row_limit(plans: list[Any] | None, tables: int) -> int | None:
         return None
 
 
+def _equal_text(plans: list[Any] | None, tables: int, text_columns: set[str]) -> tuple[str, str] | None:
+    """The column and the text of a `column = 'text'` filter the one statement's one scan of
+    the one table it names goes through first, when the column is declared TEXT; else None.
+    Only that shape: SQLite's comparisons of other types and expressions differ from DuckDB's.
+    DuckDB still filters the rows it gets."""
+    if plans is None or len(plans) != 1 or tables != 1:
+        return None
+    filters: list[dict[str, Any]] = []
+    scans = _over_scans(plans[0], filters)
+    if scans != 1 or len(filters) != 1:
+        return None
+    match = _EQUAL_TEXT.fullmatch(str((filters[0].get("extra_info") or {}).get("Expression", "")))
+    if match is None or match["column"] not in text_columns:
+        return None
+    return match["column"], match["text"].replace("''", "'")
+
+
+def _over_scans(node: Any, filters: list[dict[str, Any]]) -> int:
+    """How many scans of registered tables the plan has; the FILTER nodes straight over one
+    go into ``filters``."""
+    if isinstance(node, list):
+        return sum(_over_scans(child, filters) for child in node)
+    if not isinstance(node, dict):
+        return 0
+    children = node.get("children") or []
+    if node.get("name") == "FILTER" and len(children) == 1 and children[0].get("name") == _ARROW_SCAN:
+        filters.append(node)
+    return (node.get("name") == _ARROW_SCAN) + _over_scans(children, filters)
+
+
+_EQUAL_TEXT = re.compile(r"\((?P<column>[a-z_][a-z0-9_]*) = '(?P<text>(?:[^']|'')*)'\)")
 _ARROW_SCAN = "PYTHON_ARROW_SCAN"
 _LIMITS = ("LIMIT", "STREAMING_LIMIT")
 _PLAIN_SCAN = {"Function", "Projections", "Estimated Cardinality"}

@@ -16,7 +16,9 @@ connection is in autocommit, so each query sees the newest rows.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -33,11 +35,11 @@ class SqliteArrowReader:
         self.database = database
         self._conn: sqlite3.Connection | None = None
 
-    def query(self, sql: str, schema: pa.Schema | None = None) -> pa.Table:
-        """Run one query (no parameters: callers format their own integers in) into Arrow,
-        typed by ``schema`` when given (its names in the query's order), else by the values."""
+    def query(self, sql: str, schema: pa.Schema | None = None, params: Sequence[Any] = ()) -> pa.Table:
+        """Run one query into Arrow, typed by ``schema`` when given (its names in the query's
+        order), else by the values."""
         with translate_errors():  # a busy database is a TransientError, as everywhere
-            cursor = self._connection().execute(sql)
+            cursor = self._connection().execute(sql, params)
             names = [column[0] for column in cursor.description]
             chunks = []
             while rows := cursor.fetchmany(CHUNK_ROWS):
