@@ -123,6 +123,15 @@ def test_a_text_lookup_reads_only_the_rows_it_keeps(
     assert 'SELECT "customer_name" FROM orders' in issued
 
 
+def test_several_statements_read_only_the_tables_they_name(database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    issued = spy_on_sqlite(monkeypatch)
+
+    DuckSqlEngine(database).query("SELECT count(*) FROM orders; SELECT COLUMNS('event_.*') FROM changes")
+
+    read = {sql.split(" FROM ")[1].split()[0] for sql in issued if " FROM " in sql and "pragma" not in sql}
+    assert read == {"orders", "changes"}
+
+
 def test_a_column_the_plan_left_out_is_read_after_all(database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # As if the plan over the sampled rows had read no column: the run's binder error brings
     # every column back, and the answer is whole.

@@ -162,7 +162,9 @@ class DuckSqlEngine:
         try:
             named = {name.lower() for name in con.get_table_names(sql)}
         except duckdb.Error:
-            named = set(self.tables)
+            # Several statements, or one DuckDB cannot bind without its tables (COLUMNS('re')):
+            # every table whose name stands in the text as a word, as any reference to it must.
+            named = {table for table in self.tables if re.search(rf"\b{table}\b", sql, re.IGNORECASE)}
         return [table for table in self.tables if table in named]
 
     @staticmethod
