@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from salesflow.domain import batch as reference
 from salesflow.domain.batch import COLUMNS, Line, MissingColumn, Table, check_row, is_returned, resolve_columns
 from salesflow.pipelines import batch_frames as frames
+from salesflow.pipelines import kpi_sums
 from salesflow.pipelines.batch_frames import REASONS, ROW, BadFile, CheckedFile
 
 KEYS = {
@@ -344,6 +345,32 @@ def test_kpis_from_polars_lines_equal_the_reference_kpis(shop: Shop) -> None:
     lines = frame_lines(shop)
     assert lines.height == len(shop.lines)
     assert frames.kpis(lines) == (reference.order_kpis(shop.lines), reference.category_kpis(shop.lines))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shop=shops())
+def test_kpis_past_the_direct_addressing_limits_equal_the_reference_kpis(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kpi_sums, "MAX_CELLS", 0)  # any categories x orders is too many: polars groups
+    lines = frame_lines(shop)
+    assert kpi_sums.kpi_sums(lines, frames.ORDER_KEY, frames.CATEGORY_KEY) is None
+    assert frames.kpis(lines) == (reference.order_kpis(shop.lines), reference.category_kpis(shop.lines))
+
+
+def test_sums_too_large_for_exact_floats_are_grouped_by_polars_and_stay_exact() -> None:
+    # 9,100,000,000.005 is 9.100000000005e15 in millionths, past 2**53: float sums could round.
+    shop = Shop(
+        "product_id,category\nP1,Toys\n",
+        "order_id,user_id,created_at\nO1,U1,2026-01-01\nO2,U2,2026-01-01\n",
+        "order_item_id,order_id,product_id,sale_price\nI1,O1,P1,9100000000.005\nI2,O2,P1,0.001\n",
+        [],
+    )
+    lines = frame_lines(shop)
+    assert kpi_sums.kpi_sums(lines, frames.ORDER_KEY, frames.CATEGORY_KEY) is None
+    [day], [toys] = frames.kpis(lines)
+    assert day.total_revenue == Decimal("9100000000.01")  # 9100000000.006, exact, to the cent
+    assert toys.avg_order_value == Decimal("4550000000.00")  # 9100000000.006 / 2 = 4550000000.003
 
 
 def test_lines_are_enriched_with_total_price_and_order_month() -> None:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import IO
+from typing import IO, Any
 
 import polars as pl
 
@@ -523,7 +523,40 @@ def _line_returned() -> pl.Expr:
 
 def kpis(frame: pl.DataFrame) -> tuple[list[OrderKpi], list[CategoryKpi]]:
     """order_kpi and category_kpi rows from processed lines (see salesflow.domain.batch's
-    order_kpis and category_kpis).
+    order_kpis and category_kpis): the counts and sums by direct addressing (kpi_sums), or,
+    past its limits, by polars' group-bys."""
+    from salesflow.pipelines.kpi_sums import kpi_sums  # numpy: loaded by now (import_numpy_meanwhile)
+
+    sums = kpi_sums(frame, ORDER_KEY, CATEGORY_KEY) or _grouped_sums(frame)
+    per_day, per_category = sums
+    order_rows = [
+        OrderKpi(
+            order_date=row["order_date"],
+            total_orders=row["orders"],
+            total_revenue=money(Decimal(row["revenue"])),
+            total_items_sold=row["items"],
+            return_rate=rate(Decimal(row["returned"]) / row["orders"]),
+            unique_customers=row["customers"],
+        )
+        for row in per_day
+    ]
+    category_rows = []
+    for row in per_category:
+        revenue = Decimal(row["revenue"])
+        category_rows.append(
+            CategoryKpi(
+                category=row["category"],
+                order_date=row["order_date"],
+                daily_revenue=money(revenue),
+                avg_order_value=money(revenue / row["orders"]),
+                avg_return_rate=rate(Decimal(row["returned"]) / row["orders"]),
+            )
+        )
+    return order_rows, category_rows
+
+
+def _grouped_sums(frame: pl.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """kpi_sums' rows by group-bys, for lines past its limits.
 
     Both queries in one collect on polars' streaming engine: on the 2.9M lines of the
     benchmark 0.65 s against 1.07 s for the same group-bys on the in-memory engine (it runs
@@ -559,30 +592,7 @@ def kpis(frame: pl.DataFrame) -> tuple[list[OrderKpi], list[CategoryKpi]]:
         .sort("category", "order_date")
     )
     per_day, per_category = pl.collect_all([days, groups], engine="streaming")
-    order_rows = [
-        OrderKpi(
-            order_date=row["order_date"],
-            total_orders=row["orders"],
-            total_revenue=money(Decimal(row["revenue"])),
-            total_items_sold=row["items"],
-            return_rate=rate(Decimal(row["returned"]) / row["orders"]),
-            unique_customers=row["customers"],
-        )
-        for row in per_day.iter_rows(named=True)
-    ]
-    category_rows = []
-    for row in per_category.iter_rows(named=True):
-        revenue = Decimal(row["revenue"])
-        category_rows.append(
-            CategoryKpi(
-                category=row["category"],
-                order_date=row["order_date"],
-                daily_revenue=money(revenue),
-                avg_order_value=money(revenue / row["orders"]),
-                avg_return_rate=rate(Decimal(row["returned"]) / row["orders"]),
-            )
-        )
-    return order_rows, category_rows
+    return list(per_day.iter_rows(named=True)), list(per_category.iter_rows(named=True))
 
 
 def dates_of(frame: pl.DataFrame) -> set[date]:
