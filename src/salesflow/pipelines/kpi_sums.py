@@ -14,6 +14,7 @@ with polars instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,10 +30,38 @@ MAX_CODE = 16_000_000  # a category's code as polars numbers it (5 bytes each to
 Row = dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Numbered:
+    """The lines as numbers: each line's order (0 to orders - 1), day (0 to days - 1, from
+    first_day), category (0 to categories - 1), money in units of 10**-scale, quantity and
+    whether it was returned; and each order's day."""
+
+    lines: pl.DataFrame
+    order: np.ndarray
+    orders: int
+    day: np.ndarray
+    days: int
+    first_day: int
+    category: np.ndarray
+    categories: int
+    money: np.ndarray
+    scale: int
+    quantity: np.ndarray
+    returned: np.ndarray
+    order_day: np.ndarray
+
+
 def kpi_sums(lines: pl.DataFrame, order_key: str, category_key: str) -> tuple[list[Row], list[Row]] | None:
     """Per order date: orders, revenue, items, returned orders and customers; per category
     and date: orders, revenue and returned orders (both sorted as the tables are), counted
     over orders with at least one line. None when the lines are past a limit above."""
+    numbered = _numbered(lines, order_key, category_key)
+    if numbered is None:
+        return None
+    return _per_day(numbered), _per_category(numbered, category_key)
+
+
+def _numbered(lines: pl.DataFrame, order_key: str, category_key: str) -> _Numbered | None:
     if lines.is_empty():
         return None
     scale = lines.schema["total_price"].scale  # type: ignore[attr-defined]
@@ -54,55 +83,40 @@ def kpi_sums(lines: pl.DataFrame, order_key: str, category_key: str) -> tuple[li
         return None
     present = np.zeros(int(codes.max()) + 1, bool)
     present[codes] = True
-    dense = np.zeros(present.size, np.int32)
-    dense[present] = np.arange(int(present.sum()), dtype=np.int32)
     categories = int(present.sum())
+    dense = np.zeros(present.size, np.int32)
+    dense[present] = np.arange(categories, dtype=np.int32)
     orders = int(order.max()) + 1
     if days > MAX_DAYS or categories * orders > MAX_CELLS:
         return None
     day -= first_day
-    category = dense[codes].astype(np.int64)
-    returned = lines.get_column("returned").to_numpy().astype(bool)
-    return (
-        _per_day(lines, order, orders, day, days, first_day, money, quantity, returned, scale),
-        _per_category(
-            lines, category_key, order, orders, day, days, first_day, category, categories, money, returned, scale
-        ),
-    )
+    order_day = np.zeros(orders, np.int64)
+    order_day[order] = day  # any line's: an order has one date
+    return _Numbered(
+        lines, order, orders, day, days, first_day, dense[codes].astype(np.int64), categories, money, scale,
+        quantity, lines.get_column("returned").to_numpy().astype(bool), order_day,
+    )  # fmt: skip
 
 
-def _per_day(
-    lines: pl.DataFrame,
-    order: np.ndarray,
-    orders: int,
-    day: np.ndarray,
-    days: int,
-    first_day: int,
-    money: np.ndarray,
-    quantity: np.ndarray,
-    returned: np.ndarray,
-    scale: int,
-) -> list[Row]:
-    has_line = np.bincount(order, minlength=orders) > 0
-    line_of = np.zeros(orders, np.int64)
-    line_of[order] = np.arange(order.size)  # a line of each order (any: they share date and customer)
-    order_day = day[line_of][has_line]
-    counted = np.bincount(order_day, minlength=days)
-    revenue = np.bincount(day, weights=money, minlength=days)
-    items = np.bincount(day, weights=quantity, minlength=days)
-    was_returned = np.bincount(order, weights=returned, minlength=orders)[has_line] > 0
-    returns = np.bincount(order_day, weights=was_returned, minlength=days)
+def _per_day(n: _Numbered) -> list[Row]:
+    has_line = np.bincount(n.order, minlength=n.orders) > 0
+    order_day = n.order_day[has_line]
+    counted = np.bincount(order_day, minlength=n.days)
+    revenue = np.bincount(n.day, weights=n.money, minlength=n.days)
+    items = np.bincount(n.day, weights=n.quantity, minlength=n.days)
+    was_returned = np.bincount(n.order, weights=n.returned, minlength=n.orders)[has_line] > 0
+    returns = np.bincount(order_day, weights=was_returned, minlength=n.days)
+    line_of = np.zeros(n.orders, np.int64)
+    line_of[n.order] = np.arange(n.order.size)  # a line of each order (any: they share the customer)
+    users = n.lines.get_column("user_id").gather(line_of[has_line])
     customers = dict(
-        pl.DataFrame({"day": order_day, "user": lines.get_column("user_id").gather(line_of[has_line])})
-        .group_by("day")
-        .agg(pl.col("user").n_unique())
-        .iter_rows()
+        pl.DataFrame({"day": order_day, "user": users}).group_by("day").agg(pl.col("user").n_unique()).iter_rows()
     )
     return [
         {
-            "order_date": _date(first_day + int(d)),
+            "order_date": _date(n.first_day + int(d)),
             "orders": int(counted[d]),
-            "revenue": _decimal(revenue[d], scale),
+            "revenue": _decimal(revenue[d], n.scale),
             "items": int(items[d]),
             "returned": int(returns[d]),
             "customers": int(customers[d]),
@@ -111,39 +125,23 @@ def _per_day(
     ]
 
 
-def _per_category(
-    lines: pl.DataFrame,
-    category_key: str,
-    order: np.ndarray,
-    orders: int,
-    day: np.ndarray,
-    days: int,
-    first_day: int,
-    category: np.ndarray,
-    categories: int,
-    money: np.ndarray,
-    returned: np.ndarray,
-    scale: int,
-) -> list[Row]:
-    order_day = np.zeros(orders, np.int64)
-    order_day[order] = day
-    cells = categories * days
-    has_line = np.zeros((categories, orders), bool)
-    has_line[category, order] = True
-    with_return = np.zeros((categories, orders), bool)
-    with_return[category[returned], order[returned]] = True
-    counted = _count_by_cell(has_line, order_day, days)
-    returns = _count_by_cell(with_return, order_day, days)
-    revenue = np.bincount(category * days + day, weights=money, minlength=cells)
-    line_of = np.zeros(categories, np.int64)
-    line_of[category] = np.arange(category.size)
-    names = lines.get_column(category_key).gather(line_of).cast(pl.String).to_list()
+def _per_category(n: _Numbered, category_key: str) -> list[Row]:
+    has_line = np.zeros((n.categories, n.orders), bool)
+    has_line[n.category, n.order] = True
+    with_return = np.zeros((n.categories, n.orders), bool)
+    with_return[n.category[n.returned], n.order[n.returned]] = True
+    counted = _count_by_cell(has_line, n.order_day, n.days)
+    returns = _count_by_cell(with_return, n.order_day, n.days)
+    revenue = np.bincount(n.category * n.days + n.day, weights=n.money, minlength=n.categories * n.days)
+    line_of = np.zeros(n.categories, np.int64)
+    line_of[n.category] = np.arange(n.category.size)
+    names = n.lines.get_column(category_key).gather(line_of).cast(pl.String).to_list()
     rows = [
         {
-            "category": names[cell // days],
-            "order_date": _date(first_day + int(cell) % days),
+            "category": names[cell // n.days],
+            "order_date": _date(n.first_day + int(cell) % n.days),
             "orders": int(counted[cell]),
-            "revenue": _decimal(revenue[cell], scale),
+            "revenue": _decimal(revenue[cell], n.scale),
             "returned": int(returns[cell]),
         }
         for cell in np.flatnonzero(counted)
