@@ -6,7 +6,7 @@ imports this module and the domain, never an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
@@ -165,12 +165,13 @@ class BatchLedger(Protocol):
         batch_id: str,
         state: dict[str, str],
         touched: Sequence[Any],
-        order_kpis: Sequence[Any],
-        category_kpis: Sequence[Any],
+        kpis: Callable[[], tuple[Sequence[Any], Sequence[Any]]],
         rejected: Sequence[tuple[str, int, str, str]],
         counts: dict[str, Any],
     ) -> None:
-        """Make a batch's results visible, all together."""
+        """Make a batch's results visible, all together. ``kpis`` gives the order and category
+        KPI rows; it is called after the refused rows are written, so a caller may compute them
+        meanwhile."""
         ...
 
     def finish_batch(self, batch_id: str, status: ExecutionStatus, error: str | None = None) -> Any: ...

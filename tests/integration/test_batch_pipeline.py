@@ -26,8 +26,10 @@ from hypothesis import strategies as st
 
 from salesflow.adapters.local.folder_store import FolderObjectStore
 from salesflow.adapters.memory.notifier import InMemoryNotifier
+from salesflow.domain.errors import PermanentError
 from salesflow.domain.notices import NoticeKind
 from salesflow.domain.records import Execution, ExecutionStatus
+from salesflow.pipelines import batch_frames
 from salesflow.ports import ObjectInfo
 from salesflow.runtime.bootstrap import App, build_app
 from salesflow.runtime.runner import Runner
@@ -567,6 +569,30 @@ def test_a_failed_batch_keeps_its_raw_files_and_the_previous_kpis_and_a_fixed_re
         "2026-05-01": (2, "15.00", 2, "0.0000", 2),  # I1 now 10.00 x 1, I2 5.00
         "2026-05-02": (1, "3.00", 3, "0.0000", 1),
     }
+
+
+def test_kpis_failing_in_the_publish_step_publish_none_of_the_batch(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The refused rows are written while the KPIs are computed, in the same transaction: a
+    # failure of the KPIs takes them back with everything else of the batch.
+    put_all(app, FIRST)
+    run_ok(app)
+    before = kpis(app)
+
+    def broken(lines: pl.DataFrame) -> Any:
+        raise PermanentError("the KPI step broke")
+
+    monkeypatch.setattr(batch_frames, "kpis", broken)
+    put_all(app, {**SECOND, "raw-data/order_items/b.csv": SECOND["raw-data/order_items/b.csv"] + "I9,O2,P1,-1,1\n"})
+    [failed] = run(app)
+
+    assert failed.status == ExecutionStatus.FAILED
+    assert "the KPI step broke" in (failed.error or "")
+    assert kpis(app) == before
+    [newest, _] = app.batches.batches()
+    with closing(sqlite3.connect(app.settings.database)) as conn:
+        refused = conn.execute("SELECT count(*) FROM rejected_rows WHERE batch_id = ?", (newest.id,)).fetchone()
+    assert refused == (0,)
+    assert sorted(raw_keys(app)) == sorted(SECOND)
 
 
 def test_a_failed_batch_is_started_once_per_run(app: App) -> None:
