@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,9 @@ class DuckSqlEngine:
             plans = _plans(con, statements) if shapes else None  # a lake-only query needs no plan first
             needed = None if plans is None else _projections(plans)
             limit = _row_limit(plans, len(named))
-            where = _equal_text(plans, len(named), self._text_columns(reader, stored))
+            where = _equal_text(plans, len(named))
+            if where is not None and where[0] not in self._text_columns(reader, stored[0]):
+                where = None
             for name, shape in shapes.items():
                 con.register(name, self._load(reader, name, _kept(shape, needed), limit, where))
             try:
@@ -175,8 +177,9 @@ class DuckSqlEngine:
         files, plan = lake.files(current)
         if "order_changes" in named:
             con.execute(f"CREATE VIEW order_changes AS SELECT * FROM {_parquet(con, 'changes', files, lake.empty)}")
-        errors = _parquet(con, "errors", lake.error_files(), lake.empty_errors)
-        con.execute(f"CREATE VIEW stream_errors AS SELECT * FROM {errors}")
+        if current or "stream_errors" in named:
+            errors = _parquet(con, "errors", lake.error_files(), lake.empty_errors)
+            con.execute(f"CREATE VIEW stream_errors AS SELECT * FROM {errors}")
         if current:
             rows = _parquet(con, "current_rows", plan.rows, lake.empty)
             replacing = _parquet(con, "replacing", plan.replacing, lake.empty)
@@ -193,12 +196,12 @@ class DuckSqlEngine:
             pa.schema([(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in sample.schema])
         )
 
-    def _text_columns(self, reader: SqliteArrowReader, tables: list[str]) -> set[str]:
-        """The columns SQLite declares TEXT in the one table a query names (TEXT affinity
-        stores every value as text, so `=` compares text both here and in DuckDB)."""
-        if len(tables) != 1 or not self.database.exists():
+    def _text_columns(self, reader: SqliteArrowReader, table: str) -> set[str]:
+        """The columns SQLite declares TEXT in the table (TEXT affinity stores every value as
+        text, so `=` compares text both here and in DuckDB)."""
+        if not self.database.exists():
             return set()
-        declared = reader.query(f"SELECT name, type FROM pragma_table_info('{tables[0]}')").to_pylist()
+        declared = reader.query(f"SELECT name, type FROM pragma_table_info('{table}')").to_pylist()
         return {column["name"] for column in declared if (column["type"] or "").upper() == "TEXT"}
 
     def _load(
@@ -240,18 +243,24 @@ def _plans(con: duckdb.DuckDBPyConnection, statements: Sequence[Any]) -> list[An
         return None
 
 
-def _projections(node: Any, columns: set[str] | None = None) -> set[str]:
+def _nodes(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every operator of an EXPLAIN (FORMAT json) plan, or of lists of them."""
+    if isinstance(plan, list):
+        for part in plan:
+            yield from _nodes(part)
+    elif isinstance(plan, dict):
+        yield plan
+        yield from _nodes(plan.get("children") or [])
+
+
+def _projections(plans: list[Any]) -> set[str]:
     """The columns the plans' scans of registered tables read."""
-    columns = set() if columns is None else columns
-    if isinstance(node, list):
-        for child in node:
-            _projections(child, columns)
-    elif isinstance(node, dict):
+    columns: set[str] = set()
+    for node in _nodes(plans):
         info = node.get("extra_info") or {}
         if node.get("name") == _ARROW_SCAN and isinstance(info, dict):
             projected = info.get("Projections", [])
             columns.update([projected] if isinstance(projected, str) else projected)
-        _projections(node.get("children", []), columns)
     return columns
 
 
@@ -274,34 +283,25 @@ def _row_limit(plans: list[Any] | None, tables: int) -> int | None:
         return None
 
 
-def _equal_text(plans: list[Any] | None, tables: int, text_columns: set[str]) -> tuple[str, str] | None:
+def _equal_text(plans: list[Any] | None, tables: int) -> tuple[str, str] | None:
     """The column and the text of a `column = 'text'` filter the one statement's one scan of
-    the one table it names goes through first, when the column is declared TEXT; else None.
-    Only that shape: SQLite's comparisons of other types and expressions differ from DuckDB's.
-    DuckDB still filters the rows it gets."""
+    the one table it names goes through first; else None. Only that shape: SQLite's
+    comparisons of other types and expressions differ from DuckDB's (the caller checks
+    that SQLite declares the column TEXT). DuckDB still filters the rows it gets."""
     if plans is None or len(plans) != 1 or tables != 1:
         return None
-    filters: list[dict[str, Any]] = []
-    scans = _over_scans(plans[0], filters)
-    if scans != 1 or len(filters) != 1:
+    nodes = list(_nodes(plans[0]))
+    filters = [
+        node
+        for node in nodes
+        if node.get("name") == "FILTER"
+        and len(children := node.get("children") or []) == 1
+        and children[0].get("name") == _ARROW_SCAN
+    ]
+    if sum(node.get("name") == _ARROW_SCAN for node in nodes) != 1 or len(filters) != 1:
         return None
     match = _EQUAL_TEXT.fullmatch(str((filters[0].get("extra_info") or {}).get("Expression", "")))
-    if match is None or match["column"] not in text_columns:
-        return None
-    return match["column"], match["text"].replace("''", "'")
-
-
-def _over_scans(node: Any, filters: list[dict[str, Any]]) -> int:
-    """How many scans of registered tables the plan has; the FILTER nodes straight over one
-    go into ``filters``."""
-    if isinstance(node, list):
-        return sum(_over_scans(child, filters) for child in node)
-    if not isinstance(node, dict):
-        return 0
-    children = node.get("children") or []
-    if node.get("name") == "FILTER" and len(children) == 1 and children[0].get("name") == _ARROW_SCAN:
-        filters.append(node)
-    return (node.get("name") == _ARROW_SCAN) + _over_scans(children, filters)
+    return None if match is None else (match["column"], match["text"].replace("''", "'"))
 
 
 _EQUAL_TEXT = re.compile(r"\((?P<column>[a-z_][a-z0-9_]*) = '(?P<text>(?:[^']|'')*)'\)")
