@@ -528,8 +528,7 @@ def kpis(frame: pl.DataFrame) -> tuple[list[OrderKpi], list[CategoryKpi]]:
     past its limits, by polars' group-bys."""
     from salesflow.pipelines.kpi_sums import kpi_sums  # numpy: loaded by now (import_numpy_meanwhile)
 
-    sums = kpi_sums(frame, ORDER_KEY, CATEGORY_KEY) or _grouped_sums(frame)
-    per_day, per_category = sums
+    per_day, per_category = kpi_sums(frame, ORDER_KEY, CATEGORY_KEY) or _grouped_sums(frame)
     order_rows = [
         OrderKpi(
             order_date=row["order_date"],

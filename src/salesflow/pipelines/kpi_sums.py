@@ -34,7 +34,7 @@ Row = dict[str, Any]
 class _Numbered:
     """The lines as numbers: each line's order (0 to orders - 1), day (0 to days - 1, from
     first_day), category (0 to categories - 1), money in units of 10**-scale, quantity and
-    whether it was returned; and each order's day."""
+    whether it was returned; and for each order, one of its lines and its day."""
 
     lines: pl.DataFrame
     order: np.ndarray
@@ -48,6 +48,7 @@ class _Numbered:
     scale: int
     quantity: np.ndarray
     returned: np.ndarray
+    line_of: np.ndarray
     order_day: np.ndarray
 
 
@@ -79,9 +80,10 @@ def _numbered(lines: pl.DataFrame, order_key: str, category_key: str) -> _Number
     # A Categorical's codes number every string polars has made a category in this process
     # (the refused rows' text among them): they are renumbered 0, 1, ... first.
     codes = lines.get_column(category_key).to_physical().to_numpy().astype(np.int64)
-    if int(codes.max()) >= MAX_CODE:
+    top_code = int(codes.max())
+    if top_code >= MAX_CODE:
         return None
-    present = np.zeros(int(codes.max()) + 1, bool)
+    present = np.zeros(top_code + 1, bool)
     present[codes] = True
     categories = int(present.sum())
     dense = np.zeros(present.size, np.int32)
@@ -90,11 +92,11 @@ def _numbered(lines: pl.DataFrame, order_key: str, category_key: str) -> _Number
     if days > MAX_DAYS or categories * orders > MAX_CELLS:
         return None
     day -= first_day
-    order_day = np.zeros(orders, np.int64)
-    order_day[order] = day  # any line's: an order has one date
+    line_of = np.zeros(orders, np.int64)
+    line_of[order] = np.arange(order.size)  # any line of the order: they share date and customer
     return _Numbered(
         lines, order, orders, day, days, first_day, dense[codes].astype(np.int64), categories, money, scale,
-        quantity, lines.get_column("returned").to_numpy().astype(bool), order_day,
+        quantity, lines.get_column("returned").to_numpy().astype(bool), line_of, day[line_of],
     )  # fmt: skip
 
 
@@ -106,9 +108,7 @@ def _per_day(n: _Numbered) -> list[Row]:
     items = np.bincount(n.day, weights=n.quantity, minlength=n.days)
     was_returned = np.bincount(n.order, weights=n.returned, minlength=n.orders)[has_line] > 0
     returns = np.bincount(order_day, weights=was_returned, minlength=n.days)
-    line_of = np.zeros(n.orders, np.int64)
-    line_of[n.order] = np.arange(n.order.size)  # a line of each order (any: they share the customer)
-    users = n.lines.get_column("user_id").gather(line_of[has_line])
+    users = n.lines.get_column("user_id").gather(n.line_of[has_line])
     customers = dict(
         pl.DataFrame({"day": order_day, "user": users}).group_by("day").agg(pl.col("user").n_unique()).iter_rows()
     )
