@@ -126,9 +126,10 @@ class BatchRun:
             self.state[Table.ORDER_ITEMS] = frames.replace_keys(stored_items, items, self._key(Table.ORDER_ITEMS))
         # The validated rows' writes end before the lines take their memory: the frames they hold
         # keep the files' text alive (up to 250 MB more at the peak on the 1M batch). The state is
-        # alive until the lines are made anyway, so its write overlaps with making them: on the
-        # 1M batch 4.47-4.72 s against 4.60-4.92 s, the same peak (four alternating runs each,
-        # 2026-11-26; the core the write uses sat idle while the step waited for it).
+        # alive until the lines are made anyway, so its write overlaps with making them (the core
+        # it uses sat idle while the step waited for it): on the 1M batch 4.47-4.72 s against
+        # 4.60-4.92 s, four alternating runs each. That costs up to 180 MB of peak, which the
+        # allocator setting in salesflow/__init__.py gives back (1.23-1.26 GB against 1.24-1.33).
         self._writes_done()
         self._write_state()
         if items is not None and at is not None and (stored_items is None or stored_items.is_empty()):
