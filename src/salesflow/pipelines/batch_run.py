@@ -171,11 +171,12 @@ class BatchRun:
     def publish(self) -> None:
         assert self.lines is not None
         lines, self.lines = self.lines, None
-        # The KPIs are computed on a thread, while the lines are written and the ledger writes
-        # the refused rows (SQLite, on one core): on the 1M batch the step took 0.45-0.56 s
-        # against 0.52-0.80 s one after the other (eight alternating runs each, two rounds).
-        # On numbers and the few columns they read, they add little to the memory the lines
-        # hold anyway.
+        # The KPIs are computed on a thread, while the lines' write ends (polars, without the
+        # GIL) and the ledger writes the refused rows. numpy's calls and sqlite3's binding of
+        # each row both hold the GIL, so those two take turns: measured alone 0.29-0.34 s and
+        # 0.23-0.28 s, together the sum (decisions.md, "Batch speed, measured 2026-11-26
+        # (third)"). On numbers and the few columns they read, the KPIs add little to the
+        # memory the lines hold anyway.
         with ThreadPoolExecutor(1, "batch-kpis") as pool:
             computing = pool.submit(frames.kpis, lines)
             del lines

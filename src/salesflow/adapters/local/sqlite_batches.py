@@ -142,8 +142,8 @@ class SqliteBatchLedger:
     ) -> None:
         """Make the batch's results visible, all together. The KPIs of every touched date are
         replaced: a date or category left without lines keeps no row. The refused rows go in
-        first (108,732 of them on the benchmark's batch: 0.27 s on one core), while the caller
-        may still be computing the KPIs."""
+        first (108,732 of them on the benchmark's batch: 0.27 s on one core); the caller may
+        compute the KPIs meanwhile."""
         days = [(day.isoformat(),) for day in touched]
         with transaction(self._conn) as conn:
             conn.executemany(
