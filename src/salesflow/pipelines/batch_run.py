@@ -173,10 +173,11 @@ class BatchRun:
         lines, self.lines = self.lines, None
         # The KPIs are computed on a thread, while the lines' write ends (polars, without the
         # GIL) and the ledger writes the refused rows. numpy's calls and sqlite3's binding of
-        # each row both hold the GIL, so those two take turns: measured alone 0.29-0.34 s and
-        # 0.23-0.28 s, together the sum (decisions.md, "Batch speed, measured 2026-11-26
-        # (third)"). On numbers and the few columns they read, the KPIs add little to the
-        # memory the lines hold anyway.
+        # each row both hold the GIL, so those two mostly take turns (alone 0.29-0.34 s and
+        # 0.23-0.28 s, together about the sum), yet the step is a little shorter this way than
+        # with the KPIs first: median 0.69 s against 0.76 s, six alternating runs each
+        # (decisions.md, "Batch speed, measured 2026-11-26 (third)"). On numbers and the few
+        # columns they read, the KPIs add little to the memory the lines hold anyway.
         with ThreadPoolExecutor(1, "batch-kpis") as pool:
             computing = pool.submit(frames.kpis, lines)
             del lines
