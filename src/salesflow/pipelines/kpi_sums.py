@@ -86,8 +86,8 @@ def _numbered(lines: pl.DataFrame, order_key: str, category_key: str) -> _Number
     present = np.zeros(top_code + 1, bool)
     present[codes] = True
     categories = int(present.sum())
-    dense = np.zeros(present.size, np.int32)
-    dense[present] = np.arange(categories, dtype=np.int32)
+    dense = np.zeros(present.size, np.int64)
+    dense[present] = np.arange(categories)
     orders = int(order.max()) + 1
     if days > MAX_DAYS or categories * orders > MAX_CELLS:
         return None
@@ -95,7 +95,7 @@ def _numbered(lines: pl.DataFrame, order_key: str, category_key: str) -> _Number
     line_of = np.zeros(orders, np.int64)
     line_of[order] = np.arange(order.size)  # any line of the order: they share date and customer
     return _Numbered(
-        lines, order, orders, day, days, first_day, dense[codes].astype(np.int64), categories, money, scale,
+        lines, order, orders, day, days, first_day, dense[codes], categories, money, scale,
         quantity, lines.get_column("returned").to_numpy().astype(bool), line_of, day[line_of],
     )  # fmt: skip
 
