@@ -28,11 +28,9 @@ def batches(
         row.update({name: batch.counts.get(name, 0) for name in ("read", "valid", "rejected", "duplicates_removed")})
         row["steps"] = current_app().batches.steps(batch.execution_id)
         rows.append(row)
-    if json:
-        render.print_json(rows)
-    else:  # a file a line, as under raw-data/: the table stays narrow enough to read
-        shown = [row | {"files": "\n".join(key.removeprefix(RAW_PREFIX) for key in row["files"])} for row in rows]
-        render.print_table(shown, BATCH_COLUMNS, "Batches")
+    if not json:  # a file a line, as under raw-data/: the table stays narrow enough to read
+        rows = [row | {"files": "\n".join(key.removeprefix(RAW_PREFIX) for key in row["files"])} for row in rows]
+    render.show_rows(rows, BATCH_COLUMNS, "Batches", json)
 
 
 @kpi_app.command("orders")
