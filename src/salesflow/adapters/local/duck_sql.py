@@ -123,8 +123,9 @@ class DuckSqlEngine:
             con.execute("SET lock_configuration = true")
             plans = _plans(con, statements) if shapes else None  # a lake-only query needs no plan first
             needed = None if plans is None else _projections(plans)
-            limit = _row_limit(plans, len(named))
-            where = _equal_text(plans, len(named))
+            single = _single_plan(plans, len(named))
+            limit = _row_limit(single)
+            where = _equal_text(single)
             if where is not None and where[0] not in self._text_columns(reader, stored[0]):
                 where = None
             for name, shape in shapes.items():
@@ -264,13 +265,19 @@ def _projections(plans: list[Any]) -> set[str]:
     return columns
 
 
-def _row_limit(plans: list[Any] | None, tables: int) -> int | None:
-    """How many rows the one statement over one table reads when it is a LIMIT straight over
-    the scan (`SELECT ... FROM t LIMIT n`: the first n rows, in the table's order either way);
+def _single_plan(plans: list[Any] | None, tables: int) -> Any | None:
+    """The plan when the query is one statement naming one table (the only shape whose scan
+    _row_limit and _equal_text narrow); else None."""
+    return plans[0] if plans is not None and len(plans) == 1 and tables == 1 else None
+
+
+def _row_limit(plan: Any | None) -> int | None:
+    """How many rows a single plan (_single_plan) reads when it is a LIMIT straight over the
+    scan (`SELECT ... FROM t LIMIT n`: the first n rows, in the table's order either way);
     else None, every row."""
-    if plans is None or len(plans) != 1 or tables != 1 or not isinstance(plans[0], list) or len(plans[0]) != 1:
+    if not isinstance(plan, list) or len(plan) != 1:
         return None
-    root = plans[0][0]
+    root = plan[0]
     children = root.get("children") or []
     info = root.get("extra_info") or {}
     if root.get("name") not in _LIMITS or len(children) != 1 or children[0].get("name") != _ARROW_SCAN:
@@ -283,14 +290,14 @@ def _row_limit(plans: list[Any] | None, tables: int) -> int | None:
         return None
 
 
-def _equal_text(plans: list[Any] | None, tables: int) -> tuple[str, str] | None:
-    """The column and the text of a `column = 'text'` filter the one statement's one scan of
-    the one table it names goes through first; else None. Only that shape: SQLite's
-    comparisons of other types and expressions differ from DuckDB's (the caller checks
-    that SQLite declares the column TEXT). DuckDB still filters the rows it gets."""
-    if plans is None or len(plans) != 1 or tables != 1:
+def _equal_text(plan: Any | None) -> tuple[str, str] | None:
+    """The column and the text of a `column = 'text'` filter a single plan's (_single_plan)
+    one scan goes through first; else None. Only that shape: SQLite's comparisons of other
+    types and expressions differ from DuckDB's (the caller checks that SQLite declares the
+    column TEXT). DuckDB still filters the rows it gets."""
+    if plan is None:
         return None
-    nodes = list(_nodes(plans[0]))
+    nodes = list(_nodes(plan))
     filters = [
         node
         for node in nodes
