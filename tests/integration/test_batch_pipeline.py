@@ -13,6 +13,7 @@ import io
 import json
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
@@ -149,6 +150,35 @@ def test_identical_rows_count_once_and_the_last_row_of_a_key_wins(app: App) -> N
     [batch] = cli(app.settings.home, "batches", "--json").json()
     # 1 product, 6 orders, 5 items read; removed: O1 once, O2 twice, I1 once, I3 once.
     assert (batch["read"], batch["valid"], batch["rejected"], batch["duplicates_removed"]) == (12, 12, 0, 5)
+
+
+class SlowToOpen(FolderObjectStore):
+    """The bucket, where one file takes a while to open: read beside the others (two files
+    at a time), it is done after the file that follows it."""
+
+    slow = "raw-data/orders/a.csv"
+
+    def open(self, key: str) -> IO[bytes]:
+        if key == self.slow:
+            time.sleep(0.3)
+        return super().open(key)
+
+
+def test_files_read_side_by_side_still_count_in_name_order(app: App) -> None:
+    put_all(
+        app,
+        {
+            "raw-data/products.csv": PRODUCTS,
+            # O1 on 05-01 in a.csv, then on 05-02 in b.csv: b.csv's row is the last, even though
+            # a.csv is read after it.
+            "raw-data/orders/a.csv": f"{ORDERS_HEADER}O1,U1,2026-05-01\n",
+            "raw-data/orders/b.csv": f"{ORDERS_HEADER}O1,U1,2026-05-02\n",
+            "raw-data/order_items/a.csv": f"{ITEMS_HEADER}I1,O1,P1,5.00,1\n",
+        },
+    )
+    app.batch.store = SlowToOpen(app.settings.bucket)
+    run_ok(app)
+    assert days(app) == {"2026-05-02": (1, "5.00", 1, "0.0000", 1)}
 
 
 def test_a_later_batch_replaces_an_item_and_an_order_moved_to_another_date(app: App) -> None:

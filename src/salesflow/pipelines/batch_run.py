@@ -104,7 +104,7 @@ class BatchRun:
         # Two files at a time: one file's read leaves a core idle for a third of its time (its
         # UTF-8 check and the steps between polars' calls hold the GIL), which the other's
         # parsing fills. The results are taken in file order, which deduplication relies on.
-        # A bad file stops the batch without reading the files after it.
+        # A bad file stops the batch: the reads still queued behind it are cancelled.
         with ThreadPoolExecutor(2, "batch-reader") as readers:
             reading = [readers.submit(read, key) for key in self.files]
             for future in reading:
