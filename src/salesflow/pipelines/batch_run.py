@@ -104,15 +104,9 @@ class BatchRun:
         # Two files at a time: one file's read leaves a core idle for a third of its time (its
         # UTF-8 check and the steps between polars' calls hold the GIL), which the other's
         # parsing fills. The results are taken in file order, which deduplication relies on.
-        # A bad file stops the batch: the reads still queued behind it are cancelled.
+        # A bad file stops the batch: map cancels the reads still queued behind it.
         with ThreadPoolExecutor(2, "batch-reader") as readers:
-            reading = [readers.submit(read, key) for key in self.files]
-            for future in reading:
-                try:
-                    checked = future.result()
-                except BaseException:
-                    readers.shutdown(cancel_futures=True)
-                    raise
+            for checked in readers.map(read, self.files):
                 self.checked.append(checked)
                 key = checked.key
                 name = key.removeprefix(RAW_PREFIX)
