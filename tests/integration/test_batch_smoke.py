@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import polars as pl
 from typer.testing import CliRunner
 
@@ -83,6 +84,16 @@ def test_a_batch_turns_csv_files_into_kpis_and_keeps_refused_rows(tmp_path: Path
         "order_item_id", "order_id", "product_id", "quantity", "sale_price", "returned", "user_id", "created_at",
         "category", "total_price", "order_date", "order_month",
     ]  # fmt: skip
+    # As another reader sees them: the text columns are text, whatever polars keeps them as.
+    read = duckdb.sql(
+        "SELECT order_item_id, order_id, product_id, user_id, category, order_month, total_price::VARCHAR,"
+        f" returned FROM '{lines}' ORDER BY order_item_id"
+    ).fetchall()
+    assert read == [
+        ("I1", "O1", "P1", "U1", "Toys", "2026-11", "20.000000", False),
+        ("I2", "O1", "P2", "U1", "Books", "2026-11", "5.500000", False),
+        ("I3", "O2", "P1", "U2", "Toys", "2026-11", "10.000000", True),
+    ]
 
 
 def test_a_later_batch_replaces_an_item_and_the_kpis_of_its_date_follow(tmp_path: Path) -> None:

@@ -445,9 +445,9 @@ def replace_keys(stored: pl.DataFrame | None, new: pl.DataFrame, key: Sequence[s
 
 ORDER_KEY = "_order"  # a line's order as a number (its row in the orders frame), for the KPIs' group-bys
 PRODUCT_KEY = "_product"  # an item's product as a number (its row in the products frame)
-CATEGORY_KEY = "_category"  # a line's category as a polars Categorical (a number), for the KPIs
-KEYS = (ORDER_KEY, CATEGORY_KEY)  # not written: processed/lines/ has the ids and the category as text
-KPI_COLUMNS = (*KEYS, "order_date", "user_id", "returned", "total_price", "quantity")  # what kpis reads
+KEYS = (ORDER_KEY,)  # not written: processed/lines/ has the ids
+# What kpis reads. The category is a Categorical (a number per line), which the KPIs group by.
+KPI_COLUMNS = (*KEYS, "category", "order_date", "user_id", "returned", "total_price", "quantity")
 
 
 def positions(orders: pl.DataFrame, products: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
@@ -473,7 +473,7 @@ def lines(
     orders: pl.DataFrame, items: pl.DataFrame, products: pl.DataFrame, at: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """Items joined with their orders and products, enriched with total_price and order_month,
-    in the items' order; with the numeric keys ORDER_KEY and CATEGORY_KEY for kpis.
+    in the items' order; with the numeric key ORDER_KEY for kpis.
 
     at: the positions of the items' orders and products (all known), if already found; else
     found here, and items without a known order or product have no line. The order and product
@@ -494,9 +494,15 @@ def lines(
         pl.col("returned").alias("order_returned"),
         pl.col("created_at").dt.date().alias("order_date"),
         # From the UTC date, not the zoned time: 0.05 s instead of 0.09 s for 1M orders.
-        pl.col("created_at").dt.date().dt.strftime("%Y-%m").alias("order_month"),
+        pl.col("created_at").dt.date().dt.strftime("%Y-%m").cast(pl.Categorical).alias("order_month"),
     )
-    per_product = products.select("category", pl.col("category").cast(pl.Categorical).alias(CATEGORY_KEY))
+    # The few-valued text columns are Categoricals (a number per line, the text once): gathered
+    # as numbers rather than as texts, and written to Parquet as the dictionary they already
+    # are, where a text column is first hashed to find out whether it is one. The product's id
+    # is the item's (they were joined on it), taken from the products' table for that reason.
+    per_product = products.select(
+        pl.col("product_id").cast(pl.Categorical).alias(_PRODUCT_ID), pl.col("category").cast(pl.Categorical)
+    )
     joined = pl.concat(
         [
             items.select(kept),
@@ -506,15 +512,26 @@ def lines(
         how="horizontal",
     )
     return joined.select(
-        *(_line_returned() if name == "returned" else pl.col(name) for name in kept),
+        *(_line_column(name) for name in kept),
         "user_id",
         "created_at",
         "category",
-        (pl.col("quantity").cast(MONEY) * pl.col("sale_price")).alias("total_price"),
+        (pl.col("sale_price") * pl.col("quantity")).alias("total_price"),
         "order_date",
         "order_month",
-        *KEYS,
+        ORDER_KEY,
     )
+
+
+_PRODUCT_ID = "_product_id"  # the product's id as a Categorical, for the lines
+
+
+def _line_column(name: str) -> pl.Expr:
+    if name == "returned":
+        return _line_returned()
+    if name == "product_id":
+        return pl.col(_PRODUCT_ID).alias(name)
+    return pl.col(name)
 
 
 def _line_returned() -> pl.Expr:
@@ -528,7 +545,7 @@ def kpis(frame: pl.DataFrame) -> tuple[list[OrderKpi], list[CategoryKpi]]:
     past its limits, by polars' group-bys."""
     from salesflow.pipelines.kpi_sums import kpi_sums  # numpy: loaded by now (import_numpy_meanwhile)
 
-    per_day, per_category = kpi_sums(frame, ORDER_KEY, CATEGORY_KEY) or _grouped_sums(frame)
+    per_day, per_category = kpi_sums(frame, ORDER_KEY, "category") or _grouped_sums(frame)
     order_rows = [
         OrderKpi(
             order_date=row["order_date"],
@@ -584,11 +601,11 @@ def _grouped_sums(frame: pl.DataFrame) -> tuple[list[dict[str, Any]], list[dict[
         .sort("order_date")
     )
     groups = (
-        lines.group_by(CATEGORY_KEY, ORDER_KEY)
+        lines.group_by("category", ORDER_KEY)
         .agg(pl.col("order_date").first(), pl.col("total_price").sum(), pl.col("returned").any())
-        .group_by(CATEGORY_KEY, "order_date")
+        .group_by("category", "order_date")
         .agg(pl.len().alias("orders"), pl.col("total_price").sum().alias("revenue"), pl.col("returned").sum())
-        .with_columns(pl.col(CATEGORY_KEY).cast(pl.String).alias("category"))
+        .with_columns(pl.col("category").cast(pl.String))
         .sort("category", "order_date")
     )
     per_day, per_category = pl.collect_all([days, groups], engine="streaming")
