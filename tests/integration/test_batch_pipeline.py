@@ -152,6 +152,30 @@ def test_identical_rows_count_once_and_the_last_row_of_a_key_wins(app: App) -> N
     assert (batch["read"], batch["valid"], batch["rejected"], batch["duplicates_removed"]) == (12, 12, 0, 5)
 
 
+def test_a_replaced_item_is_a_duplicate_and_only_the_last_of_its_key_can_be_refused_as_unknown(app: App) -> None:
+    put_all(
+        app,
+        {
+            "raw-data/products.csv": PRODUCTS,
+            "raw-data/orders/a.csv": f"{ORDERS_HEADER}O1,U1,2026-05-01\n",
+            # I1: first of an unknown order, then of O1 (a line). I2: first of O1, then of an unknown
+            # product (refused, and no line: the earlier row was replaced). I3: unknown, twice the same.
+            "raw-data/order_items/a.csv": f"{ITEMS_HEADER}I1,O9,P1,1.00,1\nI1,O1,P1,1.00,1\nI2,O1,P1,2.00,1\n"
+            "I2,O1,P9,2.00,1\nI3,O8,P1,3.00,1\nI3,O8,P1,3.00,1\n",
+        },
+    )
+    run_ok(app)
+
+    assert refused(app) == [
+        ("raw-data/order_items/a.csv", 4, ["unknown_product"]),
+        ("raw-data/order_items/a.csv", 6, ["unknown_order"]),
+    ]
+    assert days(app) == {"2026-05-01": (1, "1.00", 1, "0.0000", 1)}  # I1's line alone
+    [batch] = cli(app.settings.home, "batches", "--json").json()
+    # 2 products, 1 order, 6 items read, all valid as rows; I1, I2 and I3 once each removed; 2 refused.
+    assert (batch["read"], batch["valid"], batch["rejected"], batch["duplicates_removed"]) == (9, 7, 2, 3)
+
+
 class SlowToOpen(FolderObjectStore):
     """The bucket, where one file takes a while to open: read beside the others (two files
     at a time), it is done after the file that follows it."""

@@ -381,16 +381,25 @@ def _returned(present: set[str]) -> pl.Expr:
 
 def keyed_last(frames: Sequence[pl.DataFrame], key: Sequence[str]) -> tuple[pl.DataFrame, int]:
     """Rows of frames (in order) with one row per key, the last one; and how many were removed."""
+    rows, last = last_per_key(frames, key)
+    if last is None:
+        return rows, 0  # nothing repeated: no second copy
+    kept = rows.filter(last)
+    return kept, rows.height - kept.height
+
+
+def last_per_key(frames: Sequence[pl.DataFrame], key: Sequence[str]) -> tuple[pl.DataFrame, pl.Series | None]:
+    """Rows of frames (in order), and which of them is the last of its key: None when every
+    row is (no key repeats)."""
     if not frames:
-        return pl.DataFrame(), 0
+        return pl.DataFrame(), None
     rows = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     # is_last_distinct keeps order with a mask; unique(keep="last", maintain_order=True) is ~5x slower.
-    kept = rows.filter(
-        pl.struct(list(key)).is_last_distinct() if len(key) > 1 else _last_of_each(rows.get_column(key[0]))
-    )
-    if kept.height == rows.height:
-        return rows, 0  # nothing repeated: no second copy
-    return kept, rows.height - kept.height
+    if len(key) > 1:
+        last = rows.select(pl.struct(list(key)).is_last_distinct()).to_series()
+    else:
+        last = _last_of_each(rows.get_column(key[0]))
+    return rows, None if last.all() else last
 
 
 _PLAIN_INTEGER = r"^(0|[1-9][0-9]{0,17})$"  # one text per number: no sign, no leading zero, fits an Int64
