@@ -131,7 +131,6 @@ class BatchRun:
         stored_items = self._stored(Table.ORDER_ITEMS)
         if items is not None:
             items, at = self._known_items(items, self.last_items, orders, products)
-            items = _for_state(items)
             new[Table.ORDER_ITEMS] = items
             self.state[Table.ORDER_ITEMS] = frames.replace_keys(stored_items, items, self._key(Table.ORDER_ITEMS))
         # The validated rows' writes end before the lines take their memory: the frames they hold
@@ -350,9 +349,9 @@ class BatchRun:
         self, items: pl.DataFrame, last: pl.Series | None, orders: pl.DataFrame, products: pl.DataFrame
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Of the items that are the last of their key (last: None when all are), those whose
-        order and product are known, with the positions of those (for frames.lines); the others
-        refused with reasons. (Positions are found for the replaced items too: 1 % more work,
-        against a copy of every item to leave them out first.)"""
+        order and product are known, in the state's columns, with the positions of those (for
+        frames.lines); the others refused with reasons. (Positions are found for the replaced
+        items too: 1 % more work, against a copy of every item to leave them out first.)"""
         at = frames.positions(orders, products, items)
         checked = items.with_columns(
             at.get_column(frames.ORDER_KEY).is_not_null().alias("_order_known"),
@@ -364,6 +363,7 @@ class BatchRun:
         if unknown.height:
             self._refuse_unknown(unknown)
         kept = known if last is None else known & last
+        items = _for_state(items)  # before the filter: the columns left behind are not copied
         if kept.all():
             return items, at
         return items.filter(kept), at.filter(kept)
