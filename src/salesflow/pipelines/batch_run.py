@@ -256,20 +256,20 @@ class BatchRun:
             key = self._key(table)
             rows = [c.valid for c in self.checked if c.table is table and not c.valid.is_empty()]
             if table is Table.ORDER_ITEMS:
-                # The items are filtered once, for their keys and for their orders and products
-                # together (_known_items): each filter copies the 3M rows' columns.
+                # Items keep their text columns until the unknown ones are refused (as they came),
+                # and are filtered once, for their keys and their orders and products together
+                # (_known_items): each filter copies the 3M rows' columns.
                 kept, self.last_items = frames.last_per_key(rows, key)
                 duplicates = 0 if self.last_items is None else self.last_items.len() - int(self.last_items.sum())
             else:
-                kept, duplicates = frames.keyed_last(rows, key)
+                # The state's columns only: the filter copies none of those left behind.
+                kept, duplicates = frames.keyed_last([_for_state(frame) for frame in rows], key)
             removed += duplicates
             stored = self._stored(table)
             if not kept.is_empty():
-                # Items keep their text columns until the unknown ones are refused (as they came);
-                # their state is made then, in transform.
-                new[table] = kept if table is Table.ORDER_ITEMS else _for_state(kept)
+                new[table] = kept
                 if table is not Table.ORDER_ITEMS:
-                    self.state[table] = frames.replace_keys(stored, _for_state(kept), key)
+                    self.state[table] = frames.replace_keys(stored, kept, key)
             elif stored is not None:
                 self.state[table] = stored
         return new, removed
