@@ -185,6 +185,23 @@ def test_prices_are_judged_as_the_reference_judges_them(price: str, valid: bool)
         assert checked.valid.get_column("sale_price").to_list() == [reference.parse_money(price)]
 
 
+@pytest.mark.parametrize(
+    ("quantity", "valid"),
+    [
+        *[("1", True), ("+3", True), ("007", True), (" 2 ", True), (str(2**63 - 1), True)],
+        *[("0", False), ("-0", False), ("-5", False), ("++2", False), ("+-2", False), ("1.5", False)],
+        *[("1e2", False), ("1_000", False), ("\u0663", False), (str(2**63), False), ("9" * 20, False)],
+    ],
+)
+def test_quantities_are_judged_as_the_reference_judges_them(quantity: str, valid: bool) -> None:
+    text = f'order_item_id,order_id,product_id,sale_price,quantity\nI1,O1,P1,1,"{quantity}"\n'
+    checked = read(text, Table.ORDER_ITEMS)
+    assert split(checked) == expected_split(text, Table.ORDER_ITEMS)
+    assert (checked.valid.height == 1) is valid
+    if valid:
+        assert checked.valid.get_column("quantity").to_list() == [reference.parse_quantity(quantity)]
+
+
 # -- generated files ------------------------------------------------------------------------
 
 
@@ -216,7 +233,11 @@ NOT_PRICES = st.sampled_from(["0", "0.00", "-0", "-1.25", "abc", "3,50", "NaN", 
 MONEY = mostly(st.one_of(PRICES, ODD_PRICES), st.one_of(NOT_PRICES, BLANK))
 QUANTITIES = mostly(
     st.one_of(st.integers(1, 1_000_000).map(str), st.sampled_from(["+3", "03", " 2 "])),
-    st.one_of(st.integers(-3, 0).map(str), st.sampled_from(["1.5", "1e2", "x", "+"]), BLANK),
+    st.one_of(
+        st.integers(-3, 0).map(str),
+        st.sampled_from(["1.5", "1e2", "x", "+", "-0", "++2", "+-2", "\u0663", "9" * 20, "1_000"]),
+        BLANK,
+    ),
 )
 STATUSES = st.sampled_from(["Returned", "returned", " RETURNED ", "Complete", "Shipped", ""])
 RETURN_DATES = st.sampled_from(["", " ", "2026-11-02", "2026-11-02T10:00:00Z"])

@@ -145,12 +145,13 @@ def parse_money(text: str) -> Decimal | None:
 
 
 def parse_quantity(text: str) -> int | None:
-    """An integer > 0, or None."""
+    """An integer > 0 that fits 64 bits (one sign "+" allowed), or None."""
     text = text.strip()
-    if not text.isascii() or not text.lstrip("+").isdigit():
+    digits = text.removeprefix("+")
+    if not digits.isascii() or not digits.isdigit():
         return None
-    value = int(text)
-    return value if value > 0 else None
+    value = int(digits)
+    return value if 0 < value < 2**63 else None
 
 
 def check_row(table: Table, row: Mapping[str, str]) -> list[RowReason]:
