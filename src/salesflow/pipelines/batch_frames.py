@@ -368,8 +368,9 @@ def _typed(table: Table, frame: pl.DataFrame, present: set[str]) -> pl.DataFrame
         exprs.append(_returned(present).alias("returned") if has_rule else pl.lit(None, pl.Boolean).alias("returned"))
         # An item may still be refused after the join (unknown order or product): it is then
         # shown as it came, so the text of what was converted stays with it until then. As
-        # categories: as text it would share, and so keep, the buffers of the whole file's text
-        # (200 MB more at the peak for the benchmark's 3M items; as categories 24 MB, 0.14 s).
+        # categories, 4 bytes a row (24 MB for the benchmark's 3M items, 0.14 s to make); as
+        # text the views are 16 bytes a row through every filter, and the peak rose by up to
+        # 100 MB for no clear gain in time (decisions.md, "Batch speed ... (fifth)").
         exprs += [pl.col(name).cast(pl.Categorical).alias(AS_READ + name) for name in CONVERTED if name in present]
     helpers = [name for name in frame.columns if name.startswith("_") and name not in (ROW, SOURCE)]
     return frame.with_columns(exprs).drop(helpers)
@@ -404,18 +405,34 @@ def last_per_key(frames: Sequence[pl.DataFrame], key: Sequence[str]) -> tuple[pl
     return rows, None if last.all() else last
 
 
-_PLAIN_INTEGER = r"^(0|[1-9][0-9]{0,17})$"  # one text per number: no sign, no leading zero, fits an Int64
-
-
 def _last_of_each(ids: pl.Series) -> pl.Series:
-    """ids.is_last_distinct(), on numbers when every id is a plain integer: two such texts are
-    equal exactly when their numbers are, and hashing an Int64 costs half what hashing its
-    text does (3M item ids: 0.32 s with the check and the cast, against 0.50 s)."""
-    if ids.dtype == pl.String and ids.null_count() == 0 and ids.str.contains(_PLAIN_INTEGER).all():
-        numbers = ids.cast(pl.Int64)
-        dense = _last_of_dense(numbers)
-        return numbers.is_last_distinct() if dense is None else dense
-    return ids.is_last_distinct()
+    """ids.is_last_distinct(), on numbers when every id is a plain integer: hashing an Int64
+    costs half what hashing its text does (3M item ids: 0.32 s with the check and the cast,
+    against 0.50 s), and most ids are dense enough to need no hashing at all."""
+    numbers = _plain_integers(ids)
+    if numbers is None:
+        return ids.is_last_distinct()
+    dense = _last_of_dense(numbers)
+    return numbers.is_last_distinct() if dense is None else dense
+
+
+def _plain_integers(ids: pl.Series) -> pl.Series | None:
+    """ids as Int64 when each is a plain integer (ASCII digits, no sign, no leading zero, fits
+    64 bits), so that two ids are equal exactly when their numbers are; else None.
+
+    polars' cast reads an optional sign and ASCII digits; a text is then plain when it is not
+    negative and has as many characters as its number has digits ("+5", "007" and "-0" have
+    more). 3M ids: 0.056 s, against 0.119 s for a pattern and the cast."""
+    if ids.dtype != pl.String or ids.is_empty() or ids.null_count():
+        return None
+    numbers = ids.cast(pl.Int64, strict=False)
+    if numbers.null_count() or numbers.min() < 0:  # type: ignore[operator]
+        return None
+    import numpy as np  # loaded by now (import_numpy_meanwhile)
+
+    powers = 10 ** np.arange(1, 19, dtype=np.int64)  # 10 .. 10**18: a number's digits = how many it reaches, + 1
+    digits = np.searchsorted(powers, numbers.to_numpy(), side="right") + 1
+    return numbers if bool((ids.str.len_bytes().to_numpy() == digits).all()) else None
 
 
 def import_numpy_meanwhile() -> None:
