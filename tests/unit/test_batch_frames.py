@@ -169,37 +169,31 @@ def test_iso_timestamps_are_read_as_the_reference_reads_them(text: str) -> None:
     assert checked.valid.get_column("created_at").to_list() == [expected]
 
 
+PRICES = [
+    *[("10", True), ("10.00", True), ("+5", True), (".5", True), ("1e3", True), (" 7 ", True), ("0.001", True)],
+    *[("0", False), ("-0", False), ("-1", False), ("NaN", False), ("inf", False), ("5,5", False), ("1.2.3", False)],
+]
+COUNTS = [
+    *[("1", True), ("+3", True), ("007", True), (" 2 ", True), (str(2**63 - 1), True)],
+    *[("0", False), ("-0", False), ("-5", False), ("++2", False), ("+-2", False), ("1.5", False)],
+    *[("1e2", False), ("1_000", False), ("\u0663", False), (str(2**63), False), ("9" * 20, False)],
+]
+
+
 @pytest.mark.parametrize(
-    ("price", "valid"),
-    [
-        *[("10", True), ("10.00", True), ("+5", True), (".5", True), ("1e3", True), (" 7 ", True), ("0.001", True)],
-        *[("0", False), ("-0", False), ("-1", False), ("NaN", False), ("inf", False), ("5,5", False), ("1.2.3", False)],
-    ],
+    ("column", "number", "valid"),
+    [*[("sale_price", *case) for case in PRICES], *[("quantity", *case) for case in COUNTS]],
 )
-def test_prices_are_judged_as_the_reference_judges_them(price: str, valid: bool) -> None:
-    text = f'order_item_id,order_id,product_id,sale_price\nI1,O1,P1,"{price}"\n'
+def test_numbers_are_judged_as_the_reference_judges_them(column: str, number: str, valid: bool) -> None:
+    fields = {"sale_price": "1", "quantity": "1", column: number}
+    price, quantity = fields["sale_price"], fields["quantity"]
+    text = f'order_item_id,order_id,product_id,sale_price,quantity\nI1,O1,P1,"{price}","{quantity}"\n'
     checked = read(text, Table.ORDER_ITEMS)
     assert split(checked) == expected_split(text, Table.ORDER_ITEMS)
     assert (checked.valid.height == 1) is valid
     if valid:
-        assert checked.valid.get_column("sale_price").to_list() == [reference.parse_money(price)]
-
-
-@pytest.mark.parametrize(
-    ("quantity", "valid"),
-    [
-        *[("1", True), ("+3", True), ("007", True), (" 2 ", True), (str(2**63 - 1), True)],
-        *[("0", False), ("-0", False), ("-5", False), ("++2", False), ("+-2", False), ("1.5", False)],
-        *[("1e2", False), ("1_000", False), ("\u0663", False), (str(2**63), False), ("9" * 20, False)],
-    ],
-)
-def test_quantities_are_judged_as_the_reference_judges_them(quantity: str, valid: bool) -> None:
-    text = f'order_item_id,order_id,product_id,sale_price,quantity\nI1,O1,P1,1,"{quantity}"\n'
-    checked = read(text, Table.ORDER_ITEMS)
-    assert split(checked) == expected_split(text, Table.ORDER_ITEMS)
-    assert (checked.valid.height == 1) is valid
-    if valid:
-        assert checked.valid.get_column("quantity").to_list() == [reference.parse_quantity(quantity)]
+        parse = reference.parse_money if column == "sale_price" else reference.parse_quantity
+        assert checked.valid.get_column(column).to_list() == [parse(number)]
 
 
 # -- generated files ------------------------------------------------------------------------
