@@ -169,11 +169,11 @@ def test_iso_timestamps_are_read_as_the_reference_reads_them(text: str) -> None:
     assert checked.valid.get_column("created_at").to_list() == [expected]
 
 
-PRICES = [
+PRICE_CASES = [
     *[("10", True), ("10.00", True), ("+5", True), (".5", True), ("1e3", True), (" 7 ", True), ("0.001", True)],
     *[("0", False), ("-0", False), ("-1", False), ("NaN", False), ("inf", False), ("5,5", False), ("1.2.3", False)],
 ]
-COUNTS = [
+QUANTITY_CASES = [
     *[("1", True), ("+3", True), ("007", True), (" 2 ", True), (str(2**63 - 1), True)],
     *[("0", False), ("-0", False), ("-5", False), ("++2", False), ("+-2", False), ("1.5", False)],
     *[("1e2", False), ("1_000", False), ("\u0663", False), (str(2**63), False), ("9" * 20, False)],
@@ -182,7 +182,7 @@ COUNTS = [
 
 @pytest.mark.parametrize(
     ("column", "number", "valid"),
-    [*[("sale_price", *case) for case in PRICES], *[("quantity", *case) for case in COUNTS]],
+    [*[("sale_price", *case) for case in PRICE_CASES], *[("quantity", *case) for case in QUANTITY_CASES]],
 )
 def test_numbers_are_judged_as_the_reference_judges_them(column: str, number: str, valid: bool) -> None:
     fields = {"sale_price": "1", "quantity": "1", column: number}
