@@ -56,7 +56,6 @@ class BatchRun:
     refused: dict[str, pl.DataFrame] = field(default_factory=dict)  # per file: rows refused, with reasons
     failed: bool = False
     stored: dict[Table, pl.DataFrame | None] = field(default_factory=dict)  # state before this batch
-    last_items: pl.Series | None = None  # which of the batch's items are the last of their key (None: all)
     writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "batch-writer"))
     writes: list[Future[None]] = field(default_factory=list)
 
@@ -122,7 +121,7 @@ class BatchRun:
         }
 
     def transform(self) -> None:
-        new, removed = self._deduplicated()
+        new, last_items, removed = self._deduplicated()
         self.checked.clear()  # the files' rows live on in `new` and self.state: free the copies early
         items = new.get(Table.ORDER_ITEMS)
         orders = self.state.get(Table.ORDERS, _empty_orders())
@@ -130,7 +129,7 @@ class BatchRun:
         at = None  # where the batch's items' orders and products are in those frames
         stored_items = self._stored(Table.ORDER_ITEMS)
         if items is not None:
-            items, at = self._known_items(items, self.last_items, orders, products)
+            items, at = self._known_items(items, last_items, orders, products)
             new[Table.ORDER_ITEMS] = items
             self.state[Table.ORDER_ITEMS] = frames.replace_keys(stored_items, items, self._key(Table.ORDER_ITEMS))
         # The validated rows' writes end before the lines take their memory: the frames they hold
@@ -247,10 +246,12 @@ class BatchRun:
         """The columns that identify a row of table (items: batch.item_key)."""
         return list(self.pipeline.settings.item_key) if table is Table.ORDER_ITEMS else KEYS[table]
 
-    def _deduplicated(self) -> tuple[dict[Table, pl.DataFrame], int]:
+    def _deduplicated(self) -> tuple[dict[Table, pl.DataFrame], pl.Series | None, int]:
         """Per table, the batch's rows with one per key (the last), and the state they make with
-        the stored rows; and how many rows were removed as duplicates."""
+        the stored rows; which of the items are the last of their key (None: all), as the items
+        are not filtered here; and how many rows were removed as duplicates."""
         new: dict[Table, pl.DataFrame] = {}
+        last_items = None
         removed = 0
         for table in Table:
             key = self._key(table)
@@ -259,8 +260,8 @@ class BatchRun:
                 # Items keep their text columns until the unknown ones are refused (as they came),
                 # and are filtered once, for their keys and their orders and products together
                 # (_known_items): each filter copies the 3M rows' columns.
-                kept, self.last_items = frames.last_per_key(rows, key)
-                duplicates = 0 if self.last_items is None else self.last_items.len() - int(self.last_items.sum())
+                kept, last_items = frames.last_per_key(rows, key)
+                duplicates = 0 if last_items is None else last_items.len() - int(last_items.sum())
             else:
                 # The state's columns only: the filter copies none of those left behind.
                 kept, duplicates = frames.keyed_last([_for_state(frame) for frame in rows], key)
@@ -272,7 +273,7 @@ class BatchRun:
                     self.state[table] = frames.replace_keys(stored, kept, key)
             elif stored is not None:
                 self.state[table] = stored
-        return new, removed
+        return new, last_items, removed
 
     def _write_state(self) -> None:
         """The state is read back whole by the next batch and replaced by it: written as Arrow IPC
@@ -358,11 +359,11 @@ class BatchRun:
             at.get_column(frames.PRODUCT_KEY).is_not_null().alias("_product_known"),
         )
         known = checked.get_column("_order_known") & checked.get_column("_product_known")
-        unknown = checked.filter(~known if last is None else ~known & last)
+        kept, refused = (known, ~known) if last is None else (known & last, ~known & last)
+        unknown = checked.filter(refused)
         self.unknown = unknown.height
         if unknown.height:
             self._refuse_unknown(unknown)
-        kept = known if last is None else known & last
         items = _for_state(items)  # before the filter: the columns left behind are not copied
         if kept.all():
             return items, at
