@@ -427,7 +427,7 @@ def _plain_integers(ids: pl.Series) -> pl.Series | None:
     if ids.dtype != pl.String or ids.is_empty() or ids.null_count():
         return None
     numbers = ids.cast(pl.Int64, strict=False)
-    if numbers.null_count() or numbers.min() < 0:  # type: ignore[operator]
+    if numbers.null_count() or (numbers < 0).any():
         return None
     import numpy as np  # loaded by now (import_numpy_meanwhile)
 
